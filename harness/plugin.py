@@ -1,0 +1,254 @@
+"""The pytest plugin: claims in, verdicts out.
+
+- ``@pytest.mark.claim(id)`` (usually ``pytestmark = CLAIM.mark``) attaches tests to a claim.
+- ``evidence(label, **figures)`` records figures for the current test's claim.
+- ``server`` (with ``serving(...)``) gives a running real server; ``meeting`` the rendezvous point.
+- At the end of every run: the verdict table; with ``--results PATH`` a JSON results file.
+- A failed test that used a server gets that server's output in its report.
+
+A claim with a failed test is reported as CONTRADICTED: the record says one thing, Django did
+another. That is the spec's loudest result.
+"""
+
+import json
+import platform
+import sys
+import textwrap
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from harness import claims as claims_module
+from harness.env import pin_process_env
+from harness.meeting import MeetingPoint
+from harness.servers import SERVERS, ServerConfig, ServerMissing, ServerPool
+
+_SERVERS_USED = pytest.StashKey()
+# nodeid -> (claim id, outcome, evidence list); filled from test reports, so it also works on the
+# controller of a pytest-xdist run.
+_OUTCOMES = {}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("django-async-spec")
+    group.addoption(
+        "--results",
+        metavar="PATH",
+        help="write the run's claims, verdicts, test outcomes and evidence as JSON to PATH",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(id): the test is evidence for the claim `id`")
+    _OUTCOMES.clear()
+
+
+# --- attaching tests to claims ---------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(session, config, items):
+    registry = claims_module.REGISTRY
+    for item in items:
+        marks = list(item.iter_markers("claim"))
+        if not marks:
+            continue
+        claim_id = marks[0].args[0]
+        if claim_id not in registry:
+            raise pytest.UsageError(f"{item.nodeid}: no claim with id {claim_id!r}")
+        item.user_properties.append(("claim", claim_id))
+
+
+@pytest.fixture(autouse=True)
+def _pinned_env():
+    """The calling shell's DJANGO_ALLOW_ASYNC_UNSAFE & co. never reach a test (harness/env.py)."""
+    pin_process_env()
+    yield
+    pin_process_env()
+
+
+class Evidence:
+    def __init__(self, item):
+        self._item = item
+
+    def __call__(self, label, figures=None, **more):
+        figures = {**(figures or {}), **more}
+        self._item.user_properties.append(("evidence", {"label": label, **figures}))
+
+
+@pytest.fixture
+def evidence(request):
+    return Evidence(request.node)
+
+
+# --- servers and the meeting point -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    name: str
+    config: ServerConfig = ServerConfig()
+
+
+def serving(*names, config=ServerConfig()):
+    """Parametrize a test over real servers: ``@serving("uvicorn", "gunicorn-gthread")``."""
+    for name in names:
+        if name not in SERVERS:
+            raise ValueError(f"unknown server {name!r}; known: {', '.join(SERVERS)}")
+    return pytest.mark.parametrize(
+        "server",
+        [pytest.param(ServerRequest(name, config), id=name) for name in names],
+        indirect=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def server_pool():
+    pool = ServerPool()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def server(request, server_pool):
+    wanted = request.param
+    try:
+        running = server_pool.get(wanted.name, wanted.config)
+    except ServerMissing as missing:
+        pytest.skip(str(missing))
+    request.node.stash.setdefault(_SERVERS_USED, []).append(running)
+    return running
+
+
+@pytest.fixture(scope="session")
+def meeting():
+    with MeetingPoint() as point:
+        yield point
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for running in item.stash.get(_SERVERS_USED, []):
+            tail = "\n".join(running.output().splitlines()[-80:])
+            report.sections.append((f"output of server {running.name} ({running.url})", tail))
+    return report
+
+
+# --- collecting outcomes ---------------------------------------------------------------------
+
+
+def pytest_runtest_logreport(report):
+    props = dict(p for p in report.user_properties if p[0] == "claim")
+    if "claim" not in props:
+        return
+    outcomes = _OUTCOMES
+    _, previous, _ = outcomes.get(report.nodeid, (None, "passed", []))
+    if report.when == "call" or report.failed or report.skipped:
+        outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
+        if previous == "failed":
+            outcome = "failed"
+    else:
+        outcome = previous
+    found = [value for key, value in report.user_properties if key == "evidence"]
+    outcomes[report.nodeid] = (props["claim"], outcome, found)
+
+
+def _versions():
+    import asgiref
+    import django
+
+    servers = {name: kind.version() for name, kind in SERVERS.items()}
+    return {
+        "django": django.get_version(),
+        "python": platform.python_version(),
+        "asgiref": asgiref.__version__,
+        "pytest_django": version("pytest-django"),
+        "servers": servers,
+    }
+
+
+def claim_results():
+    registry = claims_module.load_all()
+    by_claim = {claim_id: [] for claim_id in registry}
+    for nodeid, (claim_id, outcome, found) in _OUTCOMES.items():
+        by_claim[claim_id].append({"test": nodeid, "outcome": outcome, "evidence": found})
+    results = []
+    for claim_id, tests in by_claim.items():
+        counts = {k: sum(t["outcome"] == k for t in tests) for k in ("passed", "failed", "skipped")}
+        if counts["failed"]:
+            status = "contradicted"
+        elif counts["passed"]:
+            status = "confirmed"
+        else:
+            status = "not run"
+        record = registry[claim_id].as_dict()
+        record.pop("module")
+        results.append({**record, "status": status, "counts": counts, "tests": tests})
+    return results
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return
+    results = claim_results()
+    ran = [r for r in results if r["tests"]]
+    if not ran:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("django-async-spec verdicts")
+    v = _versions()
+    write(f"Django {v['django']} · Python {v['python']} · asgiref {v['asgiref']}")
+    for result in ran:
+        counts = result["counts"]
+        tally = f"{counts['passed']} passed" + "".join(
+            f", {counts[k]} {k}" for k in ("failed", "skipped") if counts[k]
+        )
+        verdict = result["verdict"]
+        marker = {"confirmed": "", "not run": "  [NOT RUN]"}.get(result["status"], "")
+        if result["status"] == "contradicted":
+            terminalreporter.write_line(
+                f"{result['id']}: CONTRADICTED — the record says {verdict!r}, but {counts['failed']}"
+                " test(s) failed: Django did not behave as recorded",
+                red=True, bold=True,
+            )  # fmt: skip
+        else:
+            write(f"{result['id']}: {verdict.upper()}{marker}  ({tally})")
+        detail = result["condition"] or ""
+        outcome = claims_module.REGISTRY[result["id"]].outcome_text()
+        if outcome:
+            detail = f"{detail} [{outcome}]" if detail else outcome
+        if detail:
+            write(textwrap.fill(detail, 100, initial_indent="    ", subsequent_indent="    "))
+        for line in _evidence_lines(result["tests"]):
+            write(f"    · {line}")
+
+
+def _evidence_lines(tests, limit=6):
+    lines = []
+    for test in tests:
+        for item in test["evidence"]:
+            figures = " ".join(f"{k}={_fmt(v)}" for k, v in item.items() if k != "label")
+            lines.append(f"{item['label']}: {figures}")
+    return lines[:limit] + ([f"(+{len(lines) - limit} more in the results file)"]
+                            if len(lines) > limit else [])  # fmt: skip
+
+
+def _fmt(value):
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    path = config.getoption("--results")
+    if not path or hasattr(config, "workerinput"):
+        return
+    payload = {
+        "versions": _versions(),
+        "platform": sys.platform,
+        "claims": claim_results(),
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")

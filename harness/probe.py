@@ -1,0 +1,182 @@
+"""The concurrency probe: fire requests together, read the server's own stamps, judge.
+
+``fire`` sends N requests at once, each on its own connection from its own client thread (the
+threads leave a barrier together), and returns a ``Volley``. The judgement never rests on the
+client's stopwatch: it rests on what the server reported (project/evidence.py) and on what the
+meeting point saw (harness/meeting.py):
+
+- ``max_in_flight``: the most server-side [enter, exit] intervals that overlap at one instant;
+  1 means the requests were served strictly one after another;
+- ``meetings``: the meeting point's answers; ``met`` from all N proves they were in flight
+  together;
+- ``cpu_ratio``: the union of the intervals divided by the CPU time the requests' threads used.
+  Under one GIL, N CPU-bound requests cannot finish sooner than their CPU time added up, so this
+  stays near 1 (or above) however the requests were interleaved; a real parallel speed-up would
+  bring it towards 1/N.
+"""
+
+import http.client
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+
+STAMP = "X-Spec-"
+
+
+@dataclass
+class Hit:
+    status: int
+    headers: dict
+    body: bytes
+    client_start: int
+    client_end: int
+
+    def stamp(self, name, cast=int):
+        value = self.headers.get((STAMP + name).lower())
+        return None if value is None else cast(value)
+
+    @property
+    def enter(self):
+        return self.stamp("Enter")
+
+    @property
+    def exit(self):
+        return self.stamp("Exit")
+
+    @property
+    def thread(self):
+        return (self.stamp("Pid"), self.stamp("Thread"))
+
+    @property
+    def loop(self):
+        return (self.stamp("Pid"), self.stamp("Loop", str))
+
+    @property
+    def cpu(self):
+        return self.stamp("Cpu")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def interval(self):
+        if self.enter is None or self.exit is None:
+            raise AssertionError(
+                f"response {self.status} carries no server stamps; body: {self.body[:300]!r}"
+            )
+        return (self.enter, self.exit)
+
+
+def max_in_flight(intervals):
+    """The most intervals that contain one common instant (touching ends do not overlap)."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
+                    key=lambda e: (e[0], e[1]))  # fmt: skip
+    best = current = 0
+    for _, step in events:
+        current += step
+        best = max(best, current)
+    return best
+
+
+def union_ns(intervals):
+    total, end = 0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+@dataclass
+class Volley:
+    hits: list
+    group: str = ""
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def statuses(self):
+        return [hit.status for hit in self.hits]
+
+    @property
+    def intervals(self):
+        return [hit.interval() for hit in self.hits]
+
+    @property
+    def max_in_flight(self):
+        return max_in_flight(self.intervals)
+
+    @property
+    def meetings(self):
+        return sorted(hit.json()["meeting"] for hit in self.hits)
+
+    @property
+    def threads(self):
+        return {hit.thread for hit in self.hits}
+
+    @property
+    def loops(self):
+        return {hit.loop for hit in self.hits}
+
+    @property
+    def cpu_ratio(self):
+        return union_ns(self.intervals) / sum(hit.cpu for hit in self.hits)
+
+    def summary(self):
+        """Figures for the verdict table and results file."""
+        figures = {"requests": len(self.hits), "max_in_flight": self.max_in_flight,
+                   "threads": len(self.threads), "loops": len(self.loops)}  # fmt: skip
+        if all(b"meeting" in hit.body for hit in self.hits):
+            figures["met"] = self.meetings.count("met")
+        figures.update(self.figures)
+        return figures
+
+
+def get(base_url, path, params=None, timeout=10.0):
+    """One GET; returns a Hit."""
+    host_port = urllib.parse.urlsplit(base_url).netloc
+    query = urllib.parse.urlencode(params or {})
+    conn = http.client.HTTPConnection(host_port, timeout=timeout)
+    try:
+        start = time.monotonic_ns()
+        conn.request("GET", f"{path}?{query}" if query else path)
+        response = conn.getresponse()
+        body = response.read()
+        end = time.monotonic_ns()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return Hit(response.status, headers, body, start, end)
+    finally:
+        conn.close()
+
+
+def fire(base_url, path, n=3, params=None, meeting=None, timeout_ms=300, timeout=15.0):
+    """Send n GETs at once. With ``meeting``, each request is told to meet the others there."""
+    group = uuid.uuid4().hex[:12]
+    params = dict(params or {})
+    if meeting is not None:
+        params.update(meet=meeting.port, group=group, n=n, timeout_ms=timeout_ms)
+    hits = [None] * n
+    errors = []
+    gate = threading.Barrier(n)
+
+    def one(i):
+        try:
+            gate.wait(timeout)
+            hits[i] = get(base_url, path, params, timeout)
+        except BaseException as error:  # reported below, in the caller's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 5)
+    if errors:
+        raise errors[0]
+    if any(hit is None for hit in hits):
+        raise TimeoutError(f"requests to {base_url}{path} did not finish within {timeout}s")
+    return Volley(hits, group)

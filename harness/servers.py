@@ -1,0 +1,322 @@
+"""Real servers as subprocesses: started on 127.0.0.1 and a free port, checked, always stopped.
+
+A ``ServerKind`` says how to launch one server program; ``SERVERS`` lists the ones the spec
+serves on. ``ServerProcess`` runs one instance:
+
+- the port comes from the kernel (bind to port 0), so a port another program listens on is never
+  chosen; if another program grabs it in the instant before the server binds, the start is
+  retried on a new port;
+- readiness is a real HTTP request to ``/__spec__/ready/`` whose answer must carry this
+  instance's token, so an answer from anything else on that port is never mistaken for ours;
+- a server that exits or does not answer within ``start_timeout`` raises ``ServerStartError``
+  carrying its own output;
+- the server runs in a session of its own (its own process group, so the terminal's Ctrl-C does
+  not reach it half-way) with ``PR_SET_PDEATHSIG``, so it gets SIGTERM even if pytest is killed;
+  ``stop`` terminates the whole group and kills it if it lingers; ``atexit`` stops whatever is
+  still running.
+"""
+
+import atexit
+import ctypes
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import ROOT
+from harness.env import server_env
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+class ServerMissing(RuntimeError):
+    """The server's package is not installed; tests that need it are skipped with this text."""
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What may differ between two instances of one server kind."""
+
+    workers: int = 1
+    threads: int = 4
+    stack: str = "none"  # project.middleware.STACKS
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    interface: str  # "asgi" or "wsgi"
+    module: str  # what must be importable
+    package: str  # what to pip install
+    description: str
+    build_argv: object  # (ServerKind, ServerConfig, port) -> list[str]
+
+    @property
+    def app(self):
+        return f"project.{self.interface}:application"
+
+    def missing_reason(self):
+        if importlib.util.find_spec(self.module) is None:
+            return (
+                f"server {self.name!r} needs the package {self.package!r}, which is not "
+                f"installed (pip install {self.package})"
+            )
+        return None
+
+    def version(self):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(self.package)
+        except PackageNotFoundError:
+            return None
+
+
+def _uvicorn_argv(kind, config, port):
+    # --loop/--http are pinned so an installed uvloop or httptools cannot change what is measured.
+    return [
+        sys.executable, "-m", "uvicorn", kind.app,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(config.workers),
+        "--loop", "asyncio", "--http", "h11",
+        "--no-access-log",
+    ]  # fmt: skip
+
+
+def _gunicorn_argv(kind, config, port):
+    # The empty --config keeps a gunicorn.conf.py in the working directory from being read.
+    return [
+        sys.executable, "-m", "gunicorn", kind.app,
+        "--config", os.devnull,
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(config.workers),
+        "--worker-class", "gthread", "--threads", str(config.threads),
+        "--graceful-timeout", "1",
+    ]  # fmt: skip
+
+
+SERVERS = {
+    kind.name: kind
+    for kind in [
+        ServerKind(
+            "uvicorn", "asgi", "uvicorn", "uvicorn",
+            "uvicorn (ASGI), one worker: one event loop", _uvicorn_argv,
+        ),
+        ServerKind(
+            "gunicorn-gthread", "wsgi", "gunicorn", "gunicorn",
+            "gunicorn (WSGI), gthread worker, one process, 4 threads", _gunicorn_argv,
+        ),
+    ]
+}  # fmt: skip
+
+
+def _die_with_parent():
+    # Linux: if pytest dies without cleaning up (SIGKILL), the server gets SIGTERM.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+_LIVE = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def stop_all():
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for server in live:
+        server.stop()
+
+
+@dataclass
+class ServerProcess:
+    kind: ServerKind
+    config: ServerConfig = field(default_factory=ServerConfig)
+    start_timeout: float = 15.0
+    extra_env: dict = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen = None
+    workdir: Path = None
+    started_at: float = 0.0
+
+    @property
+    def name(self):
+        return self.kind.name
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self):
+        return self.workdir / "server.log"
+
+    def output(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except (OSError, TypeError):
+            return ""
+
+    def start(self):
+        reason = self.kind.missing_reason()
+        if reason:
+            raise ServerMissing(reason)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"spec-{self.kind.name}-"))
+        for attempt in range(3):
+            try:
+                return self._start_once(port=self.port or free_port())
+            except ServerStartError as error:
+                port_taken = "Errno 98" in str(error) or "already in use" in str(error)
+                if not port_taken or self.port or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, port):
+        self.port = port
+        token = uuid.uuid4().hex
+        env = server_env(
+            SPEC_TOKEN=token,
+            SPEC_MIDDLEWARE=self.config.stack,
+            SPEC_DEBUG="1" if self.config.debug else "0",
+            SPEC_DB_PATH=self.workdir / "db.sqlite3",
+            **self.extra_env,
+        )
+        argv = self.kind.build_argv(self.kind, self.config, port)
+        with open(self.log_path, "ab") as log:
+            log.write(f"$ {' '.join(argv)}\n".encode())
+            log.flush()
+            self.started_at = time.monotonic()
+            self.proc = subprocess.Popen(
+                argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        try:
+            self._wait_ready(token)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, token):
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerStartError(
+                    f"{self.kind.name} exited with code {self.proc.returncode} before it "
+                    f"answered; its output:\n{self.output()}"
+                )
+            answer = self._ready_answer()
+            if answer is not None:
+                if answer.get("token") == token:
+                    return
+                raise ServerStartError(
+                    f"something else answered on 127.0.0.1:{self.port} (not {self.kind.name}); "
+                    f"server output:\n{self.output()}"
+                )
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"{self.kind.name} did not answer on {self.url} within "
+                    f"{self.start_timeout:.0f}s; its output:\n{self.output()}"
+                )
+            time.sleep(0.05)
+
+    def _ready_answer(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/__spec__/ready/")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                return {}
+            return json.loads(body)
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+        finally:
+            conn.close()
+
+    def stop(self):
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass
+        # Workers may outlive their master for a moment; the group goes in every case.
+        self._signal_group(signal.SIGKILL)
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class ServerPool:
+    """One running instance per (kind, config), started on first use, all stopped at the end.
+
+    Start-up is the expensive part of a served test, so tests that need the same server share it.
+    """
+
+    def __init__(self):
+        self._servers = {}
+        self._failures = {}
+
+    def get(self, name, config=ServerConfig()):
+        kind = SERVERS[name]
+        reason = kind.missing_reason()
+        if reason:
+            raise ServerMissing(reason)
+        key = (name, config)
+        if key in self._failures:
+            raise ServerStartError(self._failures[key])
+        if key not in self._servers:
+            try:
+                self._servers[key] = ServerProcess(kind, config).start()
+            except ServerStartError as error:
+                self._failures[key] = str(error)
+                raise
+        return self._servers[key]
+
+    def stop(self):
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()

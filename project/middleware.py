@@ -1,0 +1,70 @@
+"""Seed claim 4: middleware order.
+
+``SyncMiddleware`` and ``AsyncMiddleware`` are the quiz's classes, verbatim. Note what the quiz's
+``AsyncMiddleware`` does not say: it sets neither ``async_capable`` nor ``sync_capable``, so
+Django takes the defaults (``sync_capable = True``, ``async_capable = False``) and treats it as a
+*synchronous* middleware whose ``__call__`` happens to return a coroutine.
+
+``DocumentedAsyncMiddleware`` is the form Django's middleware docs ("Asynchronous support")
+give for an async-only class: the capability flags, and ``markcoroutinefunction`` so that
+``asgiref.sync.iscoroutinefunction`` recognises the instance as async.
+
+``STACKS`` names the stacks the spec serves; ``SPEC_MIDDLEWARE`` picks one (project/settings.py).
+"""
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+# --- the quiz's snippet, verbatim -----------------------------------------------------------
+class SyncMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        print('SyncMiddleware init')
+
+    def __call__(self, request):
+        print('SyncMiddleware before')
+        response = self.get_response(request)
+        print('SyncMiddleware after')
+        return response
+
+class AsyncMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        print('AsyncMiddleware init')
+
+    async def __call__(self, request):
+        print('AsyncMiddleware before')
+        response = await self.get_response(request)
+        print('AsyncMiddleware after')
+        return response
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentedAsyncMiddleware:
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+        print("DocumentedAsyncMiddleware init")
+
+    async def __call__(self, request):
+        print("DocumentedAsyncMiddleware before")
+        response = await self.get_response(request)
+        print("DocumentedAsyncMiddleware after")
+        return response
+
+
+_SYNC = "project.middleware.SyncMiddleware"
+_ASYNC = "project.middleware.AsyncMiddleware"
+_DOCUMENTED = "project.middleware.DocumentedAsyncMiddleware"
+
+STACKS = {
+    # No middleware: nothing adapts the handler, so a view runs where the server puts it.
+    "none": [],
+    "seed": [_SYNC, _ASYNC],
+    "seed-reversed": [_ASYNC, _SYNC],
+    "documented": [_SYNC, _DOCUMENTED],
+    "documented-reversed": [_DOCUMENTED, _SYNC],
+}

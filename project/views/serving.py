@@ -1,0 +1,83 @@
+"""Seed claims 1 and 2: the kinds of view whose serving the spec compares.
+
+"External I/O" here is real network I/O: the view calls the harness's meeting point
+(``harness/meeting.py``) on 127.0.0.1, which answers ``met`` only once ``n`` callers of the same
+group are waiting at the same time (a rendezvous), and ``alone`` after its timeout otherwise.
+A request that gets ``met`` was therefore provably in flight together with the others.
+
+Query parameters: ``meet`` (the meeting point's port), ``group``, ``n``, ``timeout_ms`` for the I/O
+kinds; ``cpu_ms`` (thread CPU time to burn) for the CPU-bound kinds.
+"""
+
+import asyncio
+import socket
+import time
+
+from django.http import JsonResponse
+
+
+def _meeting_request(request):
+    port = int(request.GET["meet"])
+    line = "meet {} {} {}\n".format(
+        request.GET["group"], int(request.GET["n"]), int(request.GET.get("timeout_ms", 300))
+    )
+    return port, line.encode()
+
+
+async def _await_meeting(request):
+    port, line = _meeting_request(request)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(line)
+    await writer.drain()
+    answer = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return answer.decode().strip()
+
+
+def _block_on_meeting(request):
+    port, line = _meeting_request(request)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(line)
+        return conn.makefile().readline().strip()
+
+
+def _burn_cpu(request):
+    # Burn a fixed amount of this thread's CPU time, not of wall time: on a loaded machine the
+    # work stays the same, only its wall duration grows.
+    budget = int(request.GET.get("cpu_ms", 100)) * 1_000_000
+    start = time.thread_time_ns()
+    spins = 0
+    while time.thread_time_ns() - start < budget:
+        sum(i * i for i in range(1000))
+        spins += 1
+    return spins
+
+
+async def async_await_io(request):
+    return JsonResponse({"meeting": await _await_meeting(request)})
+
+
+async def async_blocking_io(request):
+    return JsonResponse({"meeting": _block_on_meeting(request)})
+
+
+async def async_cpu(request):
+    return JsonResponse({"spins": _burn_cpu(request)})
+
+
+def sync_blocking_io(request):
+    return JsonResponse({"meeting": _block_on_meeting(request)})
+
+
+def sync_cpu(request):
+    return JsonResponse({"spins": _burn_cpu(request)})
+
+
+KINDS = {
+    "async-await-io": async_await_io,
+    "async-blocking-io": async_blocking_io,
+    "async-cpu": async_cpu,
+    "sync-blocking-io": sync_blocking_io,
+    "sync-cpu": sync_cpu,
+}

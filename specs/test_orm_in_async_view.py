@@ -1,0 +1,148 @@
+"""Seed claim 3: the ORM in an async view.
+
+The quiz's view::
+
+    async def get_user(request):
+        user = await User.objects.get(id=1)
+        return JsonResponse({'username': user.username})
+
+Claimed: "Django ORM methods like get() are synchronous and must be wrapped with sync_to_async to
+be awaited in async views."
+
+What is true: half of it. ``get()`` is synchronous, and called from a thread that runs an event
+loop it raises ``SynchronousOnlyOperation`` before any SQL runs, so the quiz's view never reaches
+its ``await``. But it need not be wrapped: since Django 4.1 every QuerySet method that runs a query
+has an async twin (``aget``, ``acount``, ``acreate``, ...), which all supported versions have.
+``aget`` is itself ``sync_to_async(self.get)``: the query still runs on a worker thread.
+
+Why: ``django.utils.asyncio.async_unsafe`` decorates the database wrapper's connection methods
+(``BaseDatabaseWrapper.cursor``, ``connect``, ``ensure_connection``, ...). Its guard calls
+``asyncio.get_running_loop()`` and raises unless ``os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")`` is
+truthy, i.e. set to any non-empty string, "false" and "0" included. With the guard off, ``get()``
+runs the query on the event loop's thread and returns a ``User``, which is not awaitable.
+"""
+
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db.models.sql.compiler import SQLCompiler
+
+from harness.claims import SEED, Claim
+from harness.inprocess import asgi_get, handler
+
+CLAIM = Claim(
+    id="orm-get-in-async-view",
+    source=SEED,
+    claim=(
+        "Django ORM methods like get() are synchronous and must be wrapped with sync_to_async "
+        "to be awaited in async views."
+    ),
+    verdict="refuted",
+    reality=(
+        "get() is synchronous and raises SynchronousOnlyOperation when called where an event loop "
+        "runs, but it need not be wrapped: QuerySet.aget() (Django >= 4.1) awaits the same query, "
+        "itself through sync_to_async. The quiz's `await User.objects.get(id=1)` fails with "
+        "SynchronousOnlyOperation (HTTP 500), or, with DJANGO_ALLOW_ASYNC_UNSAFE set, with "
+        "TypeError because a User is not awaitable."
+    ),
+    mechanism=(
+        "django.utils.asyncio.async_unsafe guards BaseDatabaseWrapper.cursor() (called by "
+        "SQLCompiler.execute_sql); QuerySet.aget() is `await sync_to_async(self.get)(...)` in "
+        "django/db/models/query.py."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+)
+pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+
+GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
+NOT_AWAITABLE = "object User can't be used in 'await' expression"
+
+
+@pytest.fixture
+def ada():
+    return User.objects.create(id=1, username="ada")
+
+
+@pytest.fixture
+def query_threads(monkeypatch):
+    """Records the thread on which each SQL query of the test is executed."""
+    threads = []
+    original = SQLCompiler.execute_sql
+
+    def execute_sql(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
+    return threads
+
+
+async def test_get_raises_before_any_query_where_a_loop_runs(ada, query_threads):
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        User.objects.get(id=1)
+    assert str(raised.value) == GUARD_MESSAGE
+    # Raised by async_unsafe's wrapper around the connection's cursor(), as SQLCompiler asks for it.
+    frames = raised.traceback
+    assert frames[-1].frame.code.name == "inner"
+    assert frames[-1].path.as_posix().endswith("django/utils/asyncio.py")
+    assert frames[-2].frame.code.name == "execute_sql"
+    assert "self.connection.cursor()" in str(frames[-2].statement)
+    assert query_threads == [threading.get_ident()]  # entered execute_sql, never got a cursor
+
+
+async def test_quiz_view_answers_500_and_logs_the_guard(ada, caplog):
+    caplog.set_level("ERROR", logger="django.request")
+    hit = await asgi_get(handler("asgi"), "/seed/orm/")
+    assert hit.status == 500
+    assert b"<h1>Server Error (500)</h1>" in hit.body  # django.views.defaults.server_error
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Internal Server Error: /seed/orm/"
+    assert record.exc_info[0] is SynchronousOnlyOperation
+    assert str(record.exc_info[1]) == GUARD_MESSAGE
+
+
+@pytest.mark.parametrize("path", ["/fixed/orm/aget/", "/fixed/orm/sync-to-async/"])
+async def test_corrected_forms_query_on_a_worker_thread(ada, path, query_threads):
+    hit = await asgi_get(handler("asgi"), path)
+    assert (hit.status, hit.json()) == (200, {"username": "ada"})
+    # Both run the query off the event loop's thread: aget() is sync_to_async(get).
+    assert len(query_threads) == 1
+    assert query_threads[0] != threading.get_ident()
+
+
+async def test_aget_needs_no_wrapper(ada, query_threads):
+    user = await User.objects.aget(id=1)
+    wrapped = await sync_to_async(User.objects.get)(id=1)
+    assert user == wrapped
+    assert user.username == "ada"
+    assert threading.get_ident() not in query_threads
+
+
+@pytest.mark.parametrize("value", ["1", "true", "false", "0"])
+async def test_any_non_empty_unsafe_setting_turns_the_guard_off(ada, monkeypatch, value, query_threads):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", value)
+    user = User.objects.get(id=1)  # runs on the loop's own thread, blocking it
+    assert user.username == "ada"
+    assert query_threads == [threading.get_ident()]
+    with pytest.raises(TypeError) as raised:
+        await User.objects.get(id=1)
+    assert str(raised.value) == NOT_AWAITABLE
+
+
+async def test_empty_unsafe_setting_keeps_the_guard(ada, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "")
+    with pytest.raises(SynchronousOnlyOperation, match="^You cannot call this from an async"):
+        User.objects.get(id=1)
+
+
+async def test_quiz_view_with_guard_off_fails_on_the_await(ada, monkeypatch, caplog):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    caplog.set_level("ERROR", logger="django.request")
+    hit = await asgi_get(handler("asgi"), "/seed/orm/")
+    assert hit.status == 500
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info[0] is TypeError
+    assert str(record.exc_info[1]) == NOT_AWAITABLE
