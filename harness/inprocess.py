@@ -1,19 +1,18 @@
 """Django's handlers driven in this process, the way a server drives them.
 
-ASGI: each request gets its own scope and its own application instance task, through asgiref's
-``ApplicationCommunicator`` (what Django's own tests/asgi/tests.py uses). WSGI: a PEP 3333 environ
-and ``start_response``, as wsgiref builds them.
+ASGI: each request gets its own scope and its own application task, with ``receive``/``send``
+queues, as asgiref's ``ApplicationCommunicator`` (used by Django's tests/asgi/tests.py) does.
+WSGI: a PEP 3333 environ and ``start_response``, as wsgiref builds them.
 
 ``handler(interface, stack)`` builds a fresh ``ASGIHandler``/``WSGIHandler`` with a chosen middleware
 stack. Both load their middleware in ``__init__`` (BaseHandler.load_middleware), so building one is
 what "server start" means for middleware.
 """
 
+import asyncio
 import time
 import wsgiref.util
 from contextlib import contextmanager
-
-from asgiref.testing import ApplicationCommunicator
 
 from harness.probe import Hit
 
@@ -36,20 +35,43 @@ def http_scope(path, query=""):
 
 
 async def asgi_get(app, path, query="", timeout=5):
-    """One request through an ASGI app; exceptions the app raises propagate to the caller."""
-    communicator = ApplicationCommunicator(app, http_scope(path, query))
+    """One request through an ASGI app, as a server does it: its own scope, its own task.
+
+    (asgiref's ApplicationCommunicator does the same, but reports an exception raised by the app
+    only after its receive timeout; this driver reports it as soon as the app's task ends.)
+    An exception the app raises propagates to the caller.
+    """
+    inbox, outbox = asyncio.Queue(), asyncio.Queue()
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
     start = time.monotonic_ns()
-    await communicator.send_input({"type": "http.request", "body": b""})
-    head = await communicator.receive_output(timeout)
-    body = b""
-    while True:
-        message = await communicator.receive_output(timeout)
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await communicator.wait(timeout)
+    task = asyncio.ensure_future(app(http_scope(path, query), inbox.get, outbox.put))
+    try:
+        head, body = None, b""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            getter = asyncio.ensure_future(outbox.get())
+            remaining = deadline - asyncio.get_running_loop().time()
+            await asyncio.wait({getter, task}, timeout=remaining, return_when="FIRST_COMPLETED")
+            if not getter.done():
+                getter.cancel()
+                if task.done():
+                    task.result()  # the app's own exception, if it raised
+                    raise AssertionError(f"ASGI app returned before completing a response to {path}")
+                raise TimeoutError(f"no response to {path} within {timeout}s")
+            message = getter.result()
+            if message["type"] == "http.response.start":
+                head = message
+            elif message["type"] == "http.response.body":
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        end = time.monotonic_ns()
+        await asyncio.wait_for(task, timeout)
+    finally:
+        if not task.done():
+            task.cancel()
     headers = {k.decode().lower(): v.decode() for k, v in head["headers"]}
-    return Hit(head["status"], headers, body, start, time.monotonic_ns())
+    return Hit(head["status"], headers, body, start, end)
 
 
 def wsgi_get(app, path, query=""):
@@ -69,6 +91,16 @@ def wsgi_get(app, path, query=""):
         getattr(result, "close", lambda: None)()
     headers = {k.lower(): v for k, v in started["headers"]}
     return Hit(started["status"], headers, body, start, time.monotonic_ns())
+
+
+def serve_once(interface, app, path, query=""):
+    """One request from a plain thread (no running loop), as a server's worker would make it.
+
+    WSGI: called directly. ASGI: on a fresh event loop in this thread, as an ASGI server runs it.
+    """
+    if interface == "wsgi":
+        return wsgi_get(app, path, query)
+    return asyncio.run(asgi_get(app, path, query))
 
 
 @contextmanager

@@ -144,16 +144,19 @@ def pytest_runtest_logreport(report):
     props = dict(p for p in report.user_properties if p[0] == "claim")
     if "claim" not in props:
         return
-    outcomes = _OUTCOMES
-    _, previous, _ = outcomes.get(report.nodeid, (None, "passed", []))
-    if report.when == "call" or report.failed or report.skipped:
-        outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
-        if previous == "failed":
-            outcome = "failed"
+    _, previous, _ = _OUTCOMES.get(report.nodeid, (None, "passed", []))
+    # A failure in the test body contradicts the claim; one in set-up or tear-down (a server
+    # that would not start, say) means the evidence could not be gathered: an error.
+    if report.failed:
+        outcome = "failed" if report.when == "call" else "error"
+    elif report.skipped:
+        outcome = "skipped"
     else:
+        outcome = "passed" if report.when == "call" else previous
+    if previous in ("failed", "error"):
         outcome = previous
     found = [value for key, value in report.user_properties if key == "evidence"]
-    outcomes[report.nodeid] = (props["claim"], outcome, found)
+    _OUTCOMES[report.nodeid] = (props["claim"], outcome, found)
 
 
 def _versions():
@@ -170,6 +173,9 @@ def _versions():
     }
 
 
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
 def claim_results():
     registry = claims_module.load_all()
     by_claim = {claim_id: [] for claim_id in registry}
@@ -177,9 +183,11 @@ def claim_results():
         by_claim[claim_id].append({"test": nodeid, "outcome": outcome, "evidence": found})
     results = []
     for claim_id, tests in by_claim.items():
-        counts = {k: sum(t["outcome"] == k for t in tests) for k in ("passed", "failed", "skipped")}
+        counts = {k: sum(t["outcome"] == k for t in tests) for k in OUTCOMES}
         if counts["failed"]:
             status = "contradicted"
+        elif counts["error"]:
+            status = "error"
         elif counts["passed"]:
             status = "confirmed"
         else:
@@ -204,7 +212,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for result in ran:
         counts = result["counts"]
         tally = f"{counts['passed']} passed" + "".join(
-            f", {counts[k]} {k}" for k in ("failed", "skipped") if counts[k]
+            f", {counts[k]} {k}" for k in OUTCOMES[1:] if counts[k]
         )
         verdict = result["verdict"]
         marker = {"confirmed": "", "not run": "  [NOT RUN]"}.get(result["status"], "")
@@ -212,6 +220,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(
                 f"{result['id']}: CONTRADICTED — the record says {verdict!r}, but {counts['failed']}"
                 " test(s) failed: Django did not behave as recorded",
+                red=True, bold=True,
+            )  # fmt: skip
+        elif result["status"] == "error":
+            terminalreporter.write_line(
+                f"{result['id']}: ERROR — {counts['error']} test(s) could not gather their "
+                f"evidence (set-up or tear-down failed); record says {verdict!r}  ({tally})",
                 red=True, bold=True,
             )  # fmt: skip
         else:

@@ -1,0 +1,94 @@
+"""Seed claim 5: ``asyncio.sleep`` called without ``await``.
+
+The quiz's view::
+
+    async def slow_view(request):
+        asyncio.sleep(3)
+        return JsonResponse({'status': 'done'})
+
+Claimed: "asyncio.sleep is a coroutine that must be awaited. Without await, the coroutine is
+created but not run, causing the view to hang waiting indefinitely."
+
+What is true: the first two sentences, not the conclusion. Calling ``asyncio.sleep(3)`` only creates
+a coroutine object; nothing runs it, so nothing waits. The view goes straight on and returns its
+response: HTTP 200 at once, not a hang. When the discarded coroutine is destroyed (immediately, by
+reference counting) Python warns ``RuntimeWarning: coroutine 'sleep' was never awaited``, pointing
+at the view's line. The request takes a tiny fraction of the 3 s asked for.
+
+Why: a coroutine function's body runs only when the coroutine is awaited or scheduled; CPython's
+coroutine finalizer (``_PyErr_WarnUnawaitedCoroutine`` in Objects/genobject.c) emits the warning
+for one that never started. Django sees an ordinary ``JsonResponse`` from the view
+(``BaseHandler._get_response_async``) and sends it.
+"""
+
+import warnings
+
+import pytest
+
+from harness.claims import SEED, Claim
+from harness.inprocess import asgi_get, handler
+from harness.plugin import serving
+from harness.probe import get
+
+CLAIM = Claim(
+    id="unawaited-asyncio-sleep",
+    source=SEED,
+    claim=(
+        "asyncio.sleep is a coroutine that must be awaited. Without await, the coroutine is "
+        "created but not run, causing the view to hang waiting indefinitely."
+    ),
+    verdict="refuted",
+    reality=(
+        "The coroutine is created and never run, so nothing waits: the view returns its 200 "
+        "response at once, in a small fraction of the sleep asked for, and Python emits "
+        "\"RuntimeWarning: coroutine 'sleep' was never awaited\" at the view's line."
+    ),
+    mechanism=(
+        "Python: calling a coroutine function only creates the coroutine; CPython's finalizer "
+        "(_PyErr_WarnUnawaitedCoroutine) warns for one never started. Django: "
+        "BaseHandler._get_response_async returns the view's JsonResponse as usual."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+)
+pytestmark = CLAIM.mark
+
+ASKED = 3.0  # the quiz's own duration: if the view did wait, these tests would see it
+NEVER_AWAITED = "coroutine 'sleep' was never awaited"
+
+
+def seconds(hit):
+    start, end = hit.interval()
+    return (end - start) / 1e9
+
+
+async def test_quiz_view_answers_at_once_with_a_warning(evidence):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hit = await asgi_get(handler("asgi"), "/seed/sleep/")
+    assert (hit.status, hit.json()) == (200, {"status": "done"})
+    assert seconds(hit) < 0.1 * ASKED
+    [warning] = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert str(warning.message) == NEVER_AWAITED
+    # Raised where the coroutine was dropped: the quiz's line in the view.
+    assert warning.filename.endswith("project/views/sleep.py")
+    evidence("in-process ASGI", asked_ms=ASKED * 1000, took_ms=round(seconds(hit) * 1000, 1))
+
+
+async def test_awaited_sleep_waits_and_warns_nothing():
+    asked = 0.2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hit = await asgi_get(handler("asgi"), "/fixed/sleep/", f"seconds={asked}")
+    assert (hit.status, hit.json()) == (200, {"status": "done"})
+    assert seconds(hit) >= 0.9 * asked
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+
+
+@serving("uvicorn", "gunicorn-gthread")
+def test_quiz_view_answers_at_once_on_a_real_server(server, evidence):
+    hit = get(server.url, "/seed/sleep/")
+    assert (hit.status, hit.json()) == (200, {"status": "done"})
+    assert seconds(hit) < 0.1 * ASKED
+    assert (hit.client_end - hit.client_start) / 1e9 < 0.1 * ASKED
+    assert f"RuntimeWarning: {NEVER_AWAITED}" in server.output()
+    evidence(server.name, asked_ms=ASKED * 1000, took_ms=round(seconds(hit) * 1000, 1))
