@@ -123,13 +123,20 @@ class Volley:
         return {hit.loop for hit in self.hits}
 
     @property
+    def wall_s(self):
+        """Client-side: first request sent to last answer received (a second witness only)."""
+        hits = self.hits
+        return (max(h.client_end for h in hits) - min(h.client_start for h in hits)) / 1e9
+
+    @property
     def cpu_ratio(self):
         return union_ns(self.intervals) / sum(hit.cpu for hit in self.hits)
 
     def summary(self):
         """Figures for the verdict table and results file."""
         figures = {"requests": len(self.hits), "max_in_flight": self.max_in_flight,
-                   "threads": len(self.threads), "loops": len(self.loops)}  # fmt: skip
+                   "threads": len(self.threads), "loops": len(self.loops),
+                   "wall_s": round(self.wall_s, 3)}  # fmt: skip
         if all(b"meeting" in hit.body for hit in self.hits):
             figures["met"] = self.meetings.count("met")
         figures.update(self.figures)

@@ -1,0 +1,162 @@
+"""Seed claim 2: a blocking call inside an async view.
+
+The quiz's view::
+
+    async def my_view(request):
+        time.sleep(2) # blocking call
+        return JsonResponse({'status': 'done'})
+
+Claimed: "Using blocking calls like time.sleep inside async views blocks the event loop, causing
+requests to be handled one after another, not concurrently."
+
+What is true: it depends on what serves the view.
+
+- Under an ASGI server with one worker (uvicorn) there is one event loop, and Django runs an async
+  view directly on it. ``time.sleep`` holds that loop: requests to the view are served strictly
+  one after another, and so is every other request to that process, even a trivial one to an
+  unrelated view, which cannot even be read until the sleep ends. The claim holds.
+- Under a threaded WSGI server (gunicorn's gthread worker) there is no shared loop. Django runs an
+  async view through ``async_to_sync``, which gives each request a fresh event loop on a thread of
+  its own; a blocking call blocks only that request's loop. Requests overlap (up to the worker's
+  thread count) and unrelated requests are served meanwhile. The claim is refuted there.
+
+Why: ``django.core.handlers.base.BaseHandler._get_response_async`` awaits an async view on the
+server's loop (``ASGIHandler``); ``BaseHandler._get_response`` wraps it in
+``asgiref.sync.async_to_sync`` under WSGI, and ``AsyncToSync.__call__`` runs the coroutine in a new
+event loop when the calling thread has none.
+"""
+
+import asyncio
+import threading
+
+from harness.claims import SEED, Claim
+from harness.inprocess import asgi_get, handler
+from harness.plugin import serving
+from harness.probe import Volley, fire, get
+
+CLAIM = Claim(
+    id="blocking-call-in-async-view",
+    source=SEED,
+    claim=(
+        "Using blocking calls like time.sleep inside async views blocks the event loop, causing "
+        "requests to be handled one after another, not concurrently."
+    ),
+    verdict="conditional",
+    condition=(
+        "Holds under an ASGI server with one worker (one event loop: the view's requests, and "
+        "unrelated requests too, are served one after another). Refuted under a threaded WSGI "
+        "server, where each request's async view gets its own event loop on its own thread."
+    ),
+    outcomes={"uvicorn": "holds", "gunicorn-gthread": "refuted"},
+    reality=(
+        "On uvicorn (one worker) time.sleep in an async view serializes every request the "
+        "process serves, related or not. On gunicorn gthread the same view's requests overlap, "
+        "each on its own thread and event loop, and other requests are served meanwhile."
+    ),
+    mechanism=(
+        "BaseHandler._get_response_async awaits async views on the server's event loop "
+        "(ASGIHandler); under WSGI BaseHandler._get_response wraps them in "
+        "asgiref.sync.async_to_sync, whose AsyncToSync.__call__ starts a new loop per call."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+)
+pytestmark = CLAIM.mark
+
+N = 3
+BLOCK = 0.15  # seconds each quiz view blocks for
+SEED_VIEW = "/seed/blocking/"
+
+serialized_on = serving(*CLAIM.servers_where("holds"))
+concurrent_on = serving(*CLAIM.servers_where("refuted"))
+
+
+def assert_serialized(volley, block=BLOCK):
+    assert volley.statuses == [200] * len(volley.hits)
+    assert volley.max_in_flight == 1, volley.intervals
+    # Second witness, by ratio with a wide margin: back to back, they take N times as long.
+    assert volley.wall_s >= 0.8 * len(volley.hits) * block
+
+
+@serialized_on
+def test_quiz_view_serializes_requests(server, evidence):
+    volley = fire(server.url, SEED_VIEW, N, {"seconds": BLOCK})
+    assert_serialized(volley)
+    assert len(volley.loops) == 1  # one event loop served them all
+    evidence(f"{server.name} quiz view", volley.summary())
+
+
+@serialized_on
+def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
+    # The rendezvous needs all N requests inside at once; a blocked loop lets in one at a time.
+    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting)
+    assert volley.meetings == ["alone"] * N
+    assert volley.max_in_flight == 1
+    assert meeting.max_waiting(volley.group) == 1
+    evidence(f"{server.name} blocking I/O", volley.summary())
+
+
+@concurrent_on
+def test_quiz_view_requests_overlap_on_threads(server, evidence):
+    volley = fire(server.url, SEED_VIEW, N, {"seconds": BLOCK})
+    assert volley.statuses == [200] * N
+    assert volley.max_in_flight == N, volley.intervals
+    assert len(volley.threads) == N and len(volley.loops) == N  # a loop per request
+    assert volley.wall_s <= 0.5 * N * BLOCK + 0.5 * BLOCK
+    evidence(f"{server.name} quiz view", volley.summary())
+
+
+@concurrent_on
+def test_blocking_io_in_async_view_meets(server, meeting, evidence):
+    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting)
+    assert volley.meetings == ["met"] * N
+    evidence(f"{server.name} blocking I/O", volley.summary())
+
+
+def block_and_ping(server, meeting):
+    """Start a quiz request, wait until it is inside the view, then send an unrelated request."""
+    label = f"blocker-{threading.get_ident()}-{id(server)}"
+    box = {}
+    params = {"seconds": 0.3, "announce": meeting.port, "label": label}
+    blocker = threading.Thread(target=lambda: box.update(hit=get(server.url, SEED_VIEW, params)))
+    blocker.start()
+    try:
+        assert meeting.wait_announced(label, timeout=10), "the quiz view never started"
+        ping = get(server.url, "/__spec__/ping/")
+    finally:
+        blocker.join(15)
+    return box["hit"], ping
+
+
+@serialized_on
+def test_blocked_loop_delays_an_unrelated_request(server, meeting, evidence):
+    blocked, ping = block_and_ping(server, meeting)
+    assert (blocked.status, ping.status) == (200, 200)
+    assert ping.enter >= blocked.exit  # could not even start until the sleep ended
+    evidence(f"{server.name} unrelated request", waited_ms=round((ping.enter - blocked.enter) / 1e6))
+
+
+@concurrent_on
+def test_unrelated_request_is_served_meanwhile(server, meeting, evidence):
+    blocked, ping = block_and_ping(server, meeting)
+    assert (blocked.status, ping.status) == (200, 200)
+    assert blocked.enter <= ping.enter and ping.exit <= blocked.exit
+    evidence(f"{server.name} unrelated request", served_inside_block=True)
+
+
+async def test_in_process_asgi_serializes_like_one_worker(evidence):
+    # The same loop drives every request, as in a one-worker ASGI server: the fast path agrees.
+    app = handler("asgi")
+    hits = await asyncio.gather(
+        *(asgi_get(app, SEED_VIEW, f"seconds={BLOCK}") for _ in range(N))
+    )
+    volley = Volley(list(hits))
+    assert_serialized(volley)
+    evidence("in-process ASGI", volley.summary())
+
+
+@serving(*CLAIM.outcomes)
+def test_awaiting_instead_overlaps_everywhere(server, evidence):
+    volley = fire(server.url, "/fixed/blocking/", N, {"seconds": BLOCK})
+    assert volley.statuses == [200] * N
+    assert volley.max_in_flight == N, volley.intervals
+    evidence(f"{server.name} awaited sleep", volley.summary())
