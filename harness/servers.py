@@ -22,6 +22,7 @@ import http.client
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,6 +40,10 @@ from harness.env import server_env
 
 class ServerStartError(RuntimeError):
     pass
+
+
+# How uvicorn, gunicorn and Python itself say that a port is taken.
+_BIND_FAILURE = re.compile(r"\[Errno 98\]|Connection in use|address already in use", re.I)
 
 
 class ServerMissing(RuntimeError):
@@ -59,6 +64,7 @@ class ServerConfig:
     threads: int = 4
     stack: str = "none"  # project.middleware.STACKS
     debug: bool = False
+    app: str = ""  # "module:attr" to serve instead of the project (the harness's own tests)
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,8 @@ class ServerKind:
     # The signal for a prompt shutdown: nothing is in flight when the spec stops a server.
     stop_signal: int = signal.SIGTERM
 
-    @property
-    def app(self):
-        return f"project.{self.interface}:application"
+    def app(self, config):
+        return config.app or f"project.{self.interface}:application"
 
     def missing_reason(self):
         if importlib.util.find_spec(self.module) is None:
@@ -96,7 +101,7 @@ class ServerKind:
 def _uvicorn_argv(kind, config, port):
     # --loop/--http are pinned so an installed uvloop or httptools cannot change what is measured.
     return [
-        sys.executable, "-m", "uvicorn", kind.app,
+        sys.executable, "-m", "uvicorn", kind.app(config),
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(config.workers),
         "--loop", "asyncio", "--http", "h11",
@@ -105,10 +110,10 @@ def _uvicorn_argv(kind, config, port):
 
 
 def _gunicorn_argv(kind, config, port):
-    # The empty --config keeps a gunicorn.conf.py in the working directory from being read.
+    # No --config: gunicorn reads ./gunicorn.conf.py by default, and the working directory is a
+    # fresh empty one (ServerProcess.workdir), so no stray config file is ever read.
     return [
-        sys.executable, "-m", "gunicorn", kind.app,
-        "--config", os.devnull,
+        sys.executable, "-m", "gunicorn", kind.app(config),
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(config.workers),
         "--worker-class", "gthread", "--threads", str(config.threads),
@@ -190,7 +195,7 @@ class ServerProcess:
             try:
                 return self._start_once(port=self.port or free_port())
             except ServerStartError as error:
-                port_taken = "Errno 98" in str(error) or "already in use" in str(error)
+                port_taken = bool(_BIND_FAILURE.search(str(error)))
                 if not port_taken or self.port or attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -220,13 +225,21 @@ class ServerProcess:
         try:
             self._wait_ready(token)
         except BaseException:
-            self.stop()
+            # A server stuck in start-up (gunicorn retrying a bind) may not act on its stop
+            # signal until it gives up: kill it outright.
+            self.stop(prompt=False)
             raise
         return self
 
     def _wait_ready(self, token):
         deadline = time.monotonic() + self.start_timeout
         while True:
+            if _BIND_FAILURE.search(self.output()):
+                # Seen in the server's own words: fail now rather than after its bind retries.
+                raise ServerStartError(
+                    f"{self.kind.name} could not bind 127.0.0.1:{self.port} (address already in "
+                    f"use); its output:\n{self.output()}"
+                )
             if self.proc.poll() is not None:
                 raise ServerStartError(
                     f"{self.kind.name} exited with code {self.proc.returncode} before it "
@@ -252,7 +265,7 @@ class ServerProcess:
 
     def _ready_answer(self):
         """None while nothing answers HTTP; else the JSON answer ({} when it is not ours)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
         try:
             conn.request("GET", "/__spec__/ready/")
             response = conn.getresponse()
@@ -281,11 +294,11 @@ class ServerProcess:
             return False
         return any(f"socket:[{inode}]" in links for inode in inodes)
 
-    def stop(self):
+    def stop(self, prompt=True):
         proc = self.proc
         if proc is None:
             return
-        if proc.poll() is None:
+        if prompt and proc.poll() is None:
             self._signal_group(self.kind.stop_signal)
             try:
                 proc.wait(timeout=3)

@@ -1,0 +1,114 @@
+"""The server launcher: free ports, fast clear failures, nothing left behind."""
+
+import os
+import socket
+import time
+
+import pytest
+
+from harness.env import PINNED, server_env
+from harness.servers import (
+    SERVERS,
+    ServerConfig,
+    ServerKind,
+    ServerMissing,
+    ServerProcess,
+    ServerStartError,
+    free_port,
+)
+
+SYNTHETIC = ServerConfig(app="harness.tests.apps:concurrent_asgi")
+
+
+def port_is_free(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (its parent has not reaped it yet).
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_free_port_never_returns_a_port_in_use():
+    listeners = []
+    try:
+        for _ in range(20):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            listeners.append(sock)
+        taken = {sock.getsockname()[1] for sock in listeners}
+        assert not taken & {free_port() for _ in range(200)}
+    finally:
+        for sock in listeners:
+            sock.close()
+
+
+def test_missing_package_names_the_package():
+    ghost = ServerKind("ghost", "asgi", "no_such_server_module_xyz", "ghost-server", "-", None)
+    with pytest.raises(ServerMissing, match=r"needs the package 'ghost-server'.*pip install ghost-server"):
+        ServerProcess(ghost).start()
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_port_taken_by_another_program_fails_fast_with_the_servers_output(name):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        server = ServerProcess(SERVERS[name], SYNTHETIC, port=port)
+        started = time.monotonic()
+        with pytest.raises(ServerStartError) as raised:
+            server.start()
+        assert time.monotonic() - started < 10
+        assert "could not bind" in str(raised.value)
+        assert "$ " + " ".join(server.kind.build_argv(server.kind, SYNTHETIC, port)) in str(raised.value)
+        assert server.proc.poll() is not None  # and it was stopped
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_an_app_that_cannot_load_fails_fast_with_the_servers_output(name):
+    server = ServerProcess(SERVERS[name], ServerConfig(app="no_such_module_xyz:app"))
+    started = time.monotonic()
+    with pytest.raises(ServerStartError) as raised:
+        server.start()
+    assert time.monotonic() - started < 10
+    assert "no_such_module_xyz" in str(raised.value)
+    assert server.proc.poll() is not None
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_stop_ends_every_process_and_frees_the_port(name):
+    server = ServerProcess(SERVERS[name], SYNTHETIC).start()
+    group = server.proc.pid
+    assert not port_is_free(server.port)
+    server.stop()
+    assert port_is_free(server.port)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)  # no process of the server's group is left (gunicorn's workers too)
+
+
+def test_servers_get_a_pinned_environment_not_the_callers(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--workers 4")
+    env = server_env()
+    assert env["PYTHONWARNINGS"] == "default"
+    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS"):
+        assert name not in env
+    assert all(name not in env for name in PINNED)
+
+
+def test_the_spec_process_drops_what_the_caller_set(monkeypatch):
+    from harness.env import pin_process_env
+
+    environ = {"DJANGO_ALLOW_ASYNC_UNSAFE": "1", "SPEC_MIDDLEWARE": "seed", "PATH": "/bin"}
+    pin_process_env(environ)
+    assert environ == {"PATH": "/bin"}
