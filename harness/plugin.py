@@ -26,7 +26,7 @@ from harness.meeting import MeetingPoint
 from harness.servers import SERVERS, ServerConfig, ServerMissing, ServerPool
 
 _SERVERS_USED = pytest.StashKey()
-# nodeid -> (claim id, outcome, evidence list); filled from test reports, so it also works on the
+# nodeid -> (claim id, outcome, evidence list, servers used); filled from test reports, so it also works on the
 # controller of a pytest-xdist run.
 _OUTCOMES = {}
 
@@ -118,6 +118,7 @@ def server(request, server_pool):
     except ServerMissing as missing:
         pytest.skip(str(missing))
     request.node.stash.setdefault(_SERVERS_USED, []).append(running)
+    request.node.user_properties.append(("server", wanted.name))
     return running
 
 
@@ -144,7 +145,7 @@ def pytest_runtest_logreport(report):
     props = dict(p for p in report.user_properties if p[0] == "claim")
     if "claim" not in props:
         return
-    _, previous, _ = _OUTCOMES.get(report.nodeid, (None, "passed", []))
+    _, previous, _, _ = _OUTCOMES.get(report.nodeid, (None, "passed", [], []))
     # A failure in the test body contradicts the claim; one in set-up or tear-down (a server
     # that would not start, say) means the evidence could not be gathered: an error.
     if report.failed:
@@ -156,7 +157,8 @@ def pytest_runtest_logreport(report):
     if previous in ("failed", "error"):
         outcome = previous
     found = [value for key, value in report.user_properties if key == "evidence"]
-    _OUTCOMES[report.nodeid] = (props["claim"], outcome, found)
+    servers = [value for key, value in report.user_properties if key == "server"]
+    _OUTCOMES[report.nodeid] = (props["claim"], outcome, found, servers)
 
 
 def _versions():
@@ -179,8 +181,10 @@ OUTCOMES = ("passed", "failed", "error", "skipped")
 def claim_results():
     registry = claims_module.load_all()
     by_claim = {claim_id: [] for claim_id in registry}
-    for nodeid, (claim_id, outcome, found) in _OUTCOMES.items():
-        by_claim[claim_id].append({"test": nodeid, "outcome": outcome, "evidence": found})
+    for nodeid, (claim_id, outcome, found, servers) in _OUTCOMES.items():
+        by_claim[claim_id].append(
+            {"test": nodeid, "outcome": outcome, "servers": servers, "evidence": found}
+        )
     results = []
     for claim_id, tests in by_claim.items():
         counts = {k: sum(t["outcome"] == k for t in tests) for k in OUTCOMES}
@@ -194,8 +198,22 @@ def claim_results():
             status = "not run"
         record = registry[claim_id].as_dict()
         record.pop("module")
-        results.append({**record, "status": status, "counts": counts, "tests": tests})
+        results.append({**record, "status": status, "counts": counts,
+                        "per_server": _per_server(registry[claim_id], tests), "tests": tests})  # fmt: skip
     return results
+
+
+def _per_server(claim, tests):
+    """For each server a test ran on: the recorded outcome there, and how its tests went."""
+    per_server = {}
+    for test in tests:
+        for name in test["servers"]:
+            entry = per_server.setdefault(
+                name, {"expected": claim.outcomes.get(name, claim.verdict), "passed": 0,
+                       "failed": 0, "error": 0, "skipped": 0},
+            )  # fmt: skip
+            entry[test["outcome"]] += 1
+    return dict(sorted(per_server.items()))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

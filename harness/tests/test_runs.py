@@ -1,0 +1,197 @@
+"""Whole pytest runs in a subprocess: the plugin's report, and what a run leaves behind.
+
+Each run uses a small generated test module (with its own synthetic claim) and the real plugin. The
+module records the pid and port of the server it used, so that after the run we can check that
+the server is gone and its port free: after a pass, after a failure, after Ctrl-C, and after
+pytest itself is killed.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import ROOT
+
+MODULE = '''
+import os, time
+import pytest
+from harness.claims import Claim
+from harness.plugin import serving
+from harness.servers import SERVERS, ServerKind
+from harness.probe import get
+
+CLAIM = Claim(
+    id="synthetic-claim", source="harness self-test", claim="The server answers.",
+    verdict="holds", reality="It does.", mechanism="harness.servers",
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+)
+pytestmark = CLAIM.mark
+SERVERS["ghost"] = ServerKind("ghost", "asgi", "no_such_module_xyz", "ghost-server", "-", None)
+
+@serving("uvicorn", "gunicorn-gthread")
+def test_server(server, evidence):
+    with open(os.environ["SPEC_RECORD"], "a") as record:
+        record.write(f"{server.proc.pid} {server.port}\\n")
+    assert get(server.url, "/__spec__/ping/").status == 200
+    evidence(server.name, answered=True)
+    mode = os.environ["SPEC_MODE"]
+    assert mode != "fail", "failing on purpose"
+    if mode == "hang":
+        with open(os.environ["SPEC_RECORD"] + ".hanging", "w"):
+            pass
+        time.sleep(60)
+
+@serving("ghost")
+def test_ghost(server):
+    pass
+'''
+
+
+def start_pytest(run_dir, mode, extra_env=None):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SPEC_MODE": mode,
+        "SPEC_RECORD": str(run_dir / "servers.txt"),
+        **(extra_env or {}),
+    }
+    run_dir.mkdir(parents=True)
+    (run_dir / "test_synthetic.py").write_text(MODULE)
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "harness.plugin", "--ds=project.settings",
+        "-p", "no:cacheprovider", "--rootdir", str(run_dir), "-c", os.devnull,
+        "--results", str(run_dir / "results.json"), str(run_dir / "test_synthetic.py"), "-rs",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        argv, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def servers_used(run_dir):
+    lines = (run_dir / "servers.txt").read_text().split("\n")
+    return [tuple(map(int, line.split())) for line in lines if line]
+
+
+def assert_nothing_left(run_dir):
+    used = servers_used(run_dir)
+    assert len(used) == 2
+    deadline = time.monotonic() + 5
+    for pid, port in used:
+        while group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not group_alive(pid), f"server process group {pid} is still running"
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still bound"
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+HOSTILE = {
+    "DJANGO_ALLOW_ASYNC_UNSAFE": "1",
+    "WEB_CONCURRENCY": "4",
+    "PYTHONWARNINGS": "ignore",
+    "DJANGO_SETTINGS_MODULE": "no.such.settings",
+    "SPEC_MIDDLEWARE": "seed",
+    "GUNICORN_CMD_ARGS": "--threads 1",
+}
+HOSTILE_TESTS = [
+    "specs/test_orm_in_async_view.py::test_get_raises_before_any_query_where_a_loop_runs",
+    "specs/test_unawaited_sleep.py",
+    "specs/test_blocking_call_in_async_view.py::test_quiz_view_serializes_requests",
+    "specs/test_blocking_call_in_async_view.py::test_quiz_view_requests_overlap_on_threads",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every run of this module, started at once: they are independent and mostly wait."""
+    base = tmp_path_factory.mktemp("runs")
+    started = {mode: (base / mode, start_pytest(base / mode, mode.split("-")[0]))
+               for mode in ("pass", "fail", "hang-ctrl-c", "hang-kill")}  # fmt: skip
+    started["hostile"] = (base, subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *HOSTILE_TESTS],
+        cwd=ROOT, env={**os.environ, **HOSTILE}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    ))  # fmt: skip
+    yield started
+    for _, proc in started.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def test_a_passing_run_reports_verdicts_and_leaves_nothing(runs):
+    run_dir, proc = runs["pass"]
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "synthetic-claim: HOLDS  (2 passed, 1 skipped)" in out
+    assert "· uvicorn: answered=True" in out
+    # A server whose package is missing: skipped, and the reason names the package.
+    assert "server 'ghost' needs the package 'ghost-server'" in out
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["versions"]) >= {"django", "python", "asgiref"}
+    [claim] = [c for c in results["claims"] if c["id"] == "synthetic-claim"]
+    assert (claim["status"], claim["counts"]["passed"], claim["claim"]) == (
+        "confirmed", 2, "The server answers.",
+    )  # fmt: skip
+    labels = {e["label"] for t in claim["tests"] for e in t["evidence"]}
+    assert labels == {"uvicorn", "gunicorn-gthread"}
+    assert_nothing_left(run_dir)
+
+
+def test_a_failing_run_is_loud_and_leaves_nothing(runs):
+    run_dir, proc = runs["fail"]
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    assert "synthetic-claim: CONTRADICTED" in out
+    assert "output of server uvicorn" in out  # the failing test's report shows the server's output
+    results = json.loads((run_dir / "results.json").read_text())
+    [claim] = [c for c in results["claims"] if c["id"] == "synthetic-claim"]
+    assert claim["status"] == "contradicted"
+    assert_nothing_left(run_dir)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_interrupted_run_leaves_nothing(runs, how):
+    run_dir, proc = runs[f"hang-{how}"]
+    hanging = run_dir / "servers.txt.hanging"
+    deadline = time.monotonic() + 30
+    while not hanging.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.05)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does: the whole foreground group
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 2, out  # pytest: interrupted
+    else:
+        proc.kill()  # SIGKILL: no clean-up code runs; PR_SET_PDEATHSIG is what stops the server
+        proc.communicate(timeout=30)
+    assert len(servers_used(run_dir)) == 1  # only the first server had started
+    pid, port = servers_used(run_dir)[0]
+    deadline = time.monotonic() + 5
+    while group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(pid)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_spec_ignores_a_hostile_calling_shell(runs):
+    """DJANGO_ALLOW_ASYNC_UNSAFE, WEB_CONCURRENCY, PYTHONWARNINGS etc. must not change a verdict."""
+    _, proc = runs["hostile"]
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "7 passed" in out
