@@ -10,7 +10,7 @@ other and with the test process.
 
 ``?announce=PORT&label=L`` makes the view tell the harness's meeting point (``harness/meeting.py``)
 "I have started" before its body runs, so a test can act while a request is known to be inside
-the view. It is a blocking loopback write of a few bytes, done before the body's own clock starts.
+the view. It is a blocking loopback write of a few bytes, after the enter stamp.
 """
 
 import asyncio
@@ -42,11 +42,13 @@ def _loop_id():
 
 class _Stamp:
     def __init__(self, request):
-        _announce(request)
+        # Enter is stamped before announcing, so that anything the harness does after hearing
+        # the announcement is provably later than this request's enter.
+        self.enter = time.monotonic_ns()
+        self.cpu0 = time.thread_time_ns()
         self.loop = _loop_id()
         self.thread = threading.get_ident()
-        self.cpu0 = time.thread_time_ns()
-        self.enter = time.monotonic_ns()
+        _announce(request)
 
     def finish(self, response):
         exit_ = time.monotonic_ns()
