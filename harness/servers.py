@@ -138,6 +138,10 @@ SERVERS = {
 
 
 def _die_with_parent():
+    # A shell that starts pytest in the background makes it ignore SIGINT and SIGQUIT, and
+    # ignored signals are inherited: give the server the default dispositions back.
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     # Linux: if pytest dies without cleaning up (SIGKILL), the server gets SIGTERM.
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -70,8 +70,14 @@ def start_pytest(run_dir, mode, extra_env=None):
     ]  # fmt: skip
     return subprocess.Popen(
         argv, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_default_sigint,
     )  # fmt: skip
+
+
+def _default_sigint():
+    # When this suite itself runs in the background (CI, `cmd &`), the shell made it ignore
+    # SIGINT, and the child would inherit that: a Ctrl-C would then be lost on the child.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def servers_used(run_dir):
