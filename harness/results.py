@@ -147,7 +147,8 @@ def _cell(status, outcome):
             "error": "! error", "not run": "– not run"}[status]  # fmt: skip
 
 
-def render(committed_dir=COMMITTED):
+def render_texts(committed_dir=COMMITTED):
+    """The matrix as Markdown and as a self-contained HTML page."""
     columns, rows = matrix(committed_dir)
     head = ["Claim", *(f"{dj}<br>{py}" for _, dj, py in columns)]
     lines = [
@@ -164,8 +165,13 @@ def render(committed_dir=COMMITTED):
     for (claim_id, server), cells in rows.items():
         label = f"`{claim_id}`" + (f" on {server}" if server else "")
         lines.append("| " + " | ".join([label, *(cells.get(env, "") for env, _, _ in columns)]) + " |")
-    Path(committed_dir, "README.md").write_text("\n".join(lines) + "\n")
-    Path(committed_dir, "matrix.html").write_text(_html(columns, rows))
+    return "\n".join(lines) + "\n", _html(columns, rows)
+
+
+def render(committed_dir=COMMITTED):
+    markdown, page = render_texts(committed_dir)
+    Path(committed_dir, "README.md").write_text(markdown)
+    Path(committed_dir, "matrix.html").write_text(page)
 
 
 def _html(columns, rows):

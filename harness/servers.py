@@ -292,10 +292,15 @@ class ServerProcess:
                 row.split()[9] for row in rows
                 if row.split()[1] == wanted and row.split()[3] == "0A"  # LISTEN
             }  # fmt: skip
-            fd_dir = Path(f"/proc/{self.proc.pid}/fd")
-            links = {os.readlink(fd) for fd in fd_dir.iterdir()}
+            fds = list(Path(f"/proc/{self.proc.pid}/fd").iterdir())
         except OSError:
             return False
+        links = set()
+        for fd in fds:
+            try:
+                links.add(os.readlink(fd))
+            except OSError:  # closed while we looked
+                pass
         return any(f"socket:[{inode}]" in links for inode in inodes)
 
     def stop(self, prompt=True):

@@ -17,7 +17,9 @@ from harness.servers import (
     free_port,
 )
 
-SYNTHETIC = ServerConfig(app="harness.tests.apps:concurrent_asgi")
+def synthetic(name):
+    """A tiny app of the server's own interface (harness/tests/apps.py)."""
+    return ServerConfig(app=f"harness.tests.apps:concurrent_{SERVERS[name].interface}")
 
 
 def port_is_free(port):
@@ -62,13 +64,14 @@ def test_a_port_taken_by_another_program_fails_fast_with_the_servers_output(name
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        server = ServerProcess(SERVERS[name], SYNTHETIC, port=port)
+        server = ServerProcess(SERVERS[name], synthetic(name), port=port)
         started = time.monotonic()
         with pytest.raises(ServerStartError) as raised:
             server.start()
         assert time.monotonic() - started < 10
         assert "could not bind" in str(raised.value)
-        assert "$ " + " ".join(server.kind.build_argv(server.kind, SYNTHETIC, port)) in str(raised.value)
+        argv = server.kind.build_argv(server.kind, synthetic(name), port)
+        assert "$ " + " ".join(argv) in str(raised.value)
         assert server.proc.poll() is not None  # and it was stopped
 
 
@@ -85,7 +88,7 @@ def test_an_app_that_cannot_load_fails_fast_with_the_servers_output(name):
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_stop_ends_every_process_and_frees_the_port(name):
-    server = ServerProcess(SERVERS[name], SYNTHETIC).start()
+    server = ServerProcess(SERVERS[name], synthetic(name)).start()
     group = server.proc.pid
     assert not port_is_free(server.port)
     server.stop()

@@ -1,0 +1,44 @@
+"""tox.ini, the GitHub workflow and .ci/run agree on which environments exist."""
+
+import configparser
+import re
+
+from harness import ROOT
+
+
+def tox_envs():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "tox.ini")
+    return config["tox"]["env_list"].split()
+
+
+def test_every_test_environment_names_a_django_series_and_a_python():
+    for env in tox_envs():
+        if env != "drift":
+            assert re.fullmatch(r"dj\d{2}-py3\d{2}", env), env
+
+
+def test_each_environment_writes_a_results_file_named_after_it():
+    text = (ROOT / "tox.ini").read_text()
+    assert "--results .results/{envname}.json" in text
+
+
+def test_workflow_factors_match_tox_environments():
+    workflow = (ROOT / ".github" / "workflows" / "tests.yml").read_text()
+    factors = re.findall(r"factor: (py3\d+)", workflow)
+    pythons = dict(re.findall(r'python: "(3\.\d+)"\s+factor: (py3\d+)', workflow))
+    assert factors, "no factors in the workflow"
+    env_pythons = {env.split("-")[1] for env in tox_envs() if env != "drift"}
+    assert set(factors) == env_pythons, "a workflow job selects no environment, or one is missed"
+    for python, factor in pythons.items():
+        assert factor == "py" + python.replace(".", "")
+
+
+def test_depends_of_drift_cover_every_test_environment():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "tox.ini")
+    depends = config["testenv:drift"]["depends"]
+    match = re.fullmatch(r"dj\{([\d,]+)\}-py\{([\d,]+)\}", depends.strip())
+    djs, pys = match.group(1).split(","), match.group(2).split(",")
+    covered = {f"dj{d}-py{p}" for d in djs for p in pys}
+    assert set(tox_envs()) - {"drift"} <= covered
