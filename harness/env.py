@@ -21,6 +21,7 @@ PINNED = {
     # The project's own switches (project/settings.py).
     "SPEC_MIDDLEWARE": None,
     "SPEC_DEBUG": None,
+    "SPEC_RUNSERVER": None,
     "SPEC_DB_PATH": None,
     "SPEC_TOKEN": None,
 }

@@ -34,6 +34,12 @@ _OUTCOMES = {}
 def pytest_addoption(parser):
     group = parser.getgroup("django-async-spec")
     group.addoption(
+        "--server",
+        metavar="NAMES",
+        help="comma-separated servers to serve on (default: all of them; one whose package is "
+        f"missing is skipped): {', '.join(SERVERS)}",
+    )
+    group.addoption(
         "--results",
         metavar="PATH",
         help="write the run's claims, verdicts, test outcomes and evidence as JSON to PATH",
@@ -48,7 +54,39 @@ def pytest_configure(config):
 # --- attaching tests to claims ---------------------------------------------------------------
 
 
+_NEEDED_SERVERS = pytest.StashKey()
+
+
+def _selected_servers(config):
+    option = config.getoption("--server")
+    if not option:
+        return None
+    names = [name.strip() for name in option.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown:
+        raise pytest.UsageError(
+            f"--server: unknown {', '.join(unknown)}; known: {', '.join(SERVERS)}"
+        )
+    return set(names)
+
+
+def _server_request(item):
+    callspec = getattr(item, "callspec", None)
+    wanted = callspec.params.get("server") if callspec else None
+    return wanted if isinstance(wanted, ServerRequest) else None
+
+
 def pytest_collection_modifyitems(session, config, items):
+    selected = _selected_servers(config)
+    if selected is not None:
+        dropped = [i for i in items if _server_request(i) and _server_request(i).name not in selected]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if i not in set(dropped)]
+    # What the session will serve on, so the pool can start it all at once (harness/servers.py).
+    config.stash[_NEEDED_SERVERS] = sorted(
+        {(r.name, r.config) for r in map(_server_request, items) if r}, key=repr
+    )
     registry = claims_module.REGISTRY
     for item in items:
         marks = list(item.iter_markers("claim"))
@@ -104,8 +142,11 @@ def serving(*names, config=ServerConfig()):
 
 
 @pytest.fixture(scope="session")
-def server_pool():
+def server_pool(request):
     pool = ServerPool()
+    # Start-up is most of a served test's cost: start every server this session needs side by
+    # side, once, on first use.
+    pool.prewarm(request.config.stash.get(_NEEDED_SERVERS, []))
     yield pool
     pool.stop()
 

@@ -42,8 +42,10 @@ class ServerStartError(RuntimeError):
     pass
 
 
-# How uvicorn, gunicorn and Python itself say that a port is taken.
-_BIND_FAILURE = re.compile(r"\[Errno 98\]|Connection in use|address already in use", re.I)
+# How the servers (runserver: "That port is already in use") and Python say a port is taken.
+_BIND_FAILURE = re.compile(
+    r"\[Errno 98\]|Connection in use|address already in use|port is already in use", re.I
+)
 
 
 class ServerMissing(RuntimeError):
@@ -77,6 +79,13 @@ class ServerKind:
     build_argv: object  # (ServerKind, ServerConfig, port) -> list[str]
     # The signal for a prompt shutdown: nothing is in flight when the spec stops a server.
     stop_signal: int = signal.SIGTERM
+    # Extra environment for the server (project/settings.py reads SPEC_* switches).
+    env: tuple = ()
+    # False for Django's runserver: it serves the project's settings, never another app.
+    serves_any_app: bool = True
+    # Does one worker serve at most ServerConfig.threads requests at once? (gunicorn gthread yes;
+    # runserver starts a thread per connection, without limit.)
+    thread_bound: bool = False
 
     def app(self, config):
         return config.app or f"project.{self.interface}:application"
@@ -98,14 +107,40 @@ class ServerKind:
             return None
 
 
+# Each launcher pins what the server would otherwise pick by itself (event loop implementation,
+# HTTP parser, worker count), so that an optional extra installed on one machine cannot change
+# what is measured.
+
+
 def _uvicorn_argv(kind, config, port):
-    # --loop/--http are pinned so an installed uvloop or httptools cannot change what is measured.
     return [
         sys.executable, "-m", "uvicorn", kind.app(config),
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(config.workers),
         "--loop", "asyncio", "--http", "h11",
         "--no-access-log",
+    ]  # fmt: skip
+
+
+def _daphne_argv(kind, config, port):
+    _single_process(kind, config)
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), kind.app(config)]
+
+
+def _hypercorn_argv(kind, config, port):
+    return [
+        sys.executable, "-m", "hypercorn", kind.app(config),
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(config.workers), "--worker-class", "asyncio",
+    ]  # fmt: skip
+
+
+def _granian_argv(kind, config, port):
+    return [
+        sys.executable, "-m", "granian", "--interface", "asgi",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(config.workers), "--loop", "asyncio", "--no-ws",
+        kind.app(config),
     ]  # fmt: skip
 
 
@@ -121,20 +156,59 @@ def _gunicorn_argv(kind, config, port):
     ]  # fmt: skip
 
 
+def _runserver_argv(kind, config, port):
+    _single_process(kind, config)
+    if config.app:
+        raise ValueError(f"{kind.name} serves the project only, not {config.app!r}")
+    # --noreload: the autoreloader would run the server in a child process of its own.
+    return [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
+
+
+def _single_process(kind, config):
+    if config.workers != 1:
+        raise ValueError(f"{kind.name} has no worker processes to configure")
+
+
 SERVERS = {
     kind.name: kind
     for kind in [
         ServerKind(
             "uvicorn", "asgi", "uvicorn", "uvicorn",
-            "uvicorn (ASGI), one worker: one event loop", _uvicorn_argv,
+            "uvicorn (ASGI), one worker, asyncio loop, h11", _uvicorn_argv,
+        ),
+        ServerKind(
+            "daphne", "asgi", "daphne", "daphne",
+            "daphne (ASGI, Twisted), one process", _daphne_argv,
+        ),
+        ServerKind(
+            "hypercorn", "asgi", "hypercorn", "hypercorn",
+            "hypercorn (ASGI), one worker, asyncio worker class", _hypercorn_argv,
+        ),
+        ServerKind(
+            "granian", "asgi", "granian", "granian",
+            "granian (Rust HTTP server), ASGI interface, one worker, asyncio loop", _granian_argv,
+        ),
+        ServerKind(
+            "runserver-daphne", "asgi", "daphne", "daphne",
+            "Django's runserver with daphne in INSTALLED_APPS (ASGI), --noreload",
+            _runserver_argv, env=(("SPEC_RUNSERVER", "daphne"),), serves_any_app=False,
         ),
         ServerKind(
             "gunicorn-gthread", "wsgi", "gunicorn", "gunicorn",
             "gunicorn (WSGI), gthread worker, one process, 4 threads", _gunicorn_argv,
             stop_signal=signal.SIGQUIT,  # gunicorn: QUIT is quick shutdown, TERM is graceful
+            thread_bound=True,
+        ),
+        ServerKind(
+            "runserver", "wsgi", "django", "Django",
+            "Django's runserver (WSGI, a thread per connection), --noreload",
+            _runserver_argv, serves_any_app=False,
         ),
     ]
 }  # fmt: skip
+
+ASGI_SERVERS = [name for name, kind in SERVERS.items() if kind.interface == "asgi"]
+WSGI_SERVERS = [name for name, kind in SERVERS.items() if kind.interface == "wsgi"]
 
 
 def _die_with_parent():
@@ -171,6 +245,8 @@ class ServerProcess:
     proc: subprocess.Popen = None
     workdir: Path = None
     started_at: float = 0.0
+    _token: str = ""
+    _fixed_port: int = None  # a port the caller insisted on (no retry elsewhere)
 
     @property
     def name(self):
@@ -191,27 +267,49 @@ class ServerProcess:
             return ""
 
     def start(self):
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self):
+        """Start the process (not yet ready). Call from a thread that outlives the server:
+        Linux sends PR_SET_PDEATHSIG when the *thread* that started the child ends."""
         reason = self.kind.missing_reason()
         if reason:
             raise ServerMissing(reason)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"spec-{self.kind.name}-"))
-        for attempt in range(3):
+        self.workdir = self.workdir or Path(tempfile.mkdtemp(prefix=f"spec-{self.kind.name}-"))
+        self._fixed_port = self._fixed_port if self._fixed_port is not None else self.port
+        self._launch_once(port=self._fixed_port or free_port())
+        return self
+
+    def wait_ready(self, retry=True):
+        """Wait until the server answers; a port taken meanwhile is retried on a new one
+        (``retry=False`` from a short-lived thread: a relaunch must come from a lasting one)."""
+        for attempt in range(3 if retry else 1):
             try:
-                return self._start_once(port=self.port or free_port())
+                self._wait_ready(self._token)
+                return self
             except ServerStartError as error:
+                # A server stuck in start-up (gunicorn retrying a bind) may not act on its stop
+                # signal until it gives up: kill it outright.
+                self.stop(prompt=False)
                 port_taken = bool(_BIND_FAILURE.search(str(error)))
-                if not port_taken or self.port or attempt == 2:
+                if not port_taken or self._fixed_port or not retry or attempt == 2:
                     raise
+                self._launch_once(port=free_port())
+            except BaseException:
+                self.stop(prompt=False)
+                raise
         raise AssertionError("unreachable")
 
-    def _start_once(self, port):
+    def _launch_once(self, port):
         self.port = port
-        token = uuid.uuid4().hex
+        self._token = token = uuid.uuid4().hex
         env = server_env(
             SPEC_TOKEN=token,
             SPEC_MIDDLEWARE=self.config.stack,
             SPEC_DEBUG="1" if self.config.debug else "0",
             SPEC_DB_PATH=self.workdir / "db.sqlite3",
+            **dict(self.kind.env),
             **self.extra_env,
         )
         argv = self.kind.build_argv(self.kind, self.config, port)
@@ -226,14 +324,6 @@ class ServerProcess:
             )  # fmt: skip
         with _LIVE_LOCK:
             _LIVE.add(self)
-        try:
-            self._wait_ready(token)
-        except BaseException:
-            # A server stuck in start-up (gunicorn retrying a bind) may not act on its stop
-            # signal until it gives up: kill it outright.
-            self.stop(prompt=False)
-            raise
-        return self
 
     def _wait_ready(self, token):
         deadline = time.monotonic() + self.start_timeout
@@ -284,24 +374,43 @@ class ServerProcess:
             return {}
 
     def _owns_port(self):
-        """Linux: is the socket listening on our port one of the server process's own fds?"""
+        """Linux: is the socket listening on our port held by a process of the server's group?
+
+        (The group, not just the process we started: granian's and hypercorn's workers hold the
+        listening socket themselves.)
+        """
         wanted = f"0100007F:{self.port:04X}"
         try:
             rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-            inodes = {
-                row.split()[9] for row in rows
-                if row.split()[1] == wanted and row.split()[3] == "0A"  # LISTEN
-            }  # fmt: skip
-            fds = list(Path(f"/proc/{self.proc.pid}/fd").iterdir())
         except OSError:
             return False
+        inodes = {
+            row.split()[9] for row in rows
+            if row.split()[1] == wanted and row.split()[3] == "0A"  # LISTEN
+        }  # fmt: skip
         links = set()
-        for fd in fds:
+        for pid in self._group_pids():
             try:
-                links.add(os.readlink(fd))
-            except OSError:  # closed while we looked
-                pass
+                fds = list(Path(f"/proc/{pid}/fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    links.add(os.readlink(fd))
+                except OSError:  # closed while we looked
+                    pass
         return any(f"socket:[{inode}]" in links for inode in inodes)
+
+    def _group_pids(self):
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == self.proc.pid:
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
 
     def stop(self, prompt=True):
         proc = self.proc
@@ -313,14 +422,30 @@ class ServerProcess:
                 proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 pass
-        # Workers may outlive their master for a moment; the group goes in every case.
+        # Workers (and multiprocessing's helper processes) may outlive their master for a moment;
+        # the group goes in every case, and stop() returns only once none of it runs any more.
         self._signal_group(signal.SIGKILL)
         try:
             proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             pass
+        deadline = time.monotonic() + 3
+        while self.running_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
         with _LIVE_LOCK:
             _LIVE.discard(self)
+
+    def running_pids(self):
+        """Processes of the server's group that still run (zombies, awaiting reaping, do not)."""
+        running = []
+        for pid in self._group_pids():
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state not in ("Z", "X"):
+                running.append(pid)
+        return running
 
     def _signal_group(self, sig):
         try:
@@ -351,15 +476,53 @@ class ServerPool:
         if reason:
             raise ServerMissing(reason)
         key = (name, config)
+        if key not in self._servers and key not in self._failures:
+            self._start(key)
         if key in self._failures:
             raise ServerStartError(self._failures[key])
-        if key not in self._servers:
-            try:
-                self._servers[key] = ServerProcess(kind, config).start()
-            except ServerStartError as error:
-                self._failures[key] = str(error)
-                raise
         return self._servers[key]
+
+    def prewarm(self, keys):
+        """Start these (name, config) servers side by side; errors surface in ``get``.
+
+        Processes are launched from this (the main) thread, because PR_SET_PDEATHSIG follows the
+        launching thread; only the waiting for readiness runs in parallel threads.
+        """
+        launched = {}
+        for key in keys:
+            name, config = key
+            if key in self._servers or SERVERS[name].missing_reason():
+                continue
+            try:
+                launched[key] = ServerProcess(SERVERS[name], config).launch()
+            except ValueError as error:
+                self._failures[key] = str(error)
+
+        port_taken = []
+
+        def wait(key, server):
+            try:
+                self._servers[key] = server.wait_ready(retry=False)
+            except ServerStartError as error:
+                if _BIND_FAILURE.search(str(error)):
+                    port_taken.append(key)
+                else:
+                    self._failures[key] = str(error)
+
+        waiters = [threading.Thread(target=wait, args=item) for item in launched.items()]
+        for thread in waiters:
+            thread.start()
+        for thread in waiters:
+            thread.join()
+        for key in port_taken:  # lost a race for its port: once more, from this thread
+            self._start(key)
+
+    def _start(self, key):
+        name, config = key
+        try:
+            self._servers[key] = ServerProcess(SERVERS[name], config).start()
+        except (ServerStartError, ValueError) as error:
+            self._failures[key] = str(error)
 
     def stop(self):
         stoppers = [threading.Thread(target=s.stop) for s in self._servers.values()]

@@ -8,6 +8,8 @@ from environment variables the harness sets explicitly (see ``harness/env.py``):
 - ``SPEC_DB_PATH``: the SQLite file servers share. A file, not ``:memory:``, so that several
   processes and threads see one database.
 - ``SPEC_DEBUG``: ``"1"`` turns DEBUG on (Django logs middleware adaptation only then).
+- ``SPEC_RUNSERVER``: ``"daphne"`` puts daphne first in INSTALLED_APPS, Django's documented way to
+  make ``runserver`` serve ASGI.
 """
 
 import os
@@ -26,11 +28,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
 ]
+if os.environ.get("SPEC_RUNSERVER") == "daphne":
+    INSTALLED_APPS.insert(0, "daphne")
 
 MIDDLEWARE = STACKS[os.environ.get("SPEC_MIDDLEWARE", "none")]
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"  # read by daphne's runserver
 
 DATABASES = {
     "default": {

@@ -33,6 +33,7 @@ from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
 from harness.plugin import serving
 from harness.probe import Volley, fire, get
+from harness.servers import ASGI_SERVERS, WSGI_SERVERS
 
 CLAIM = Claim(
     id="blocking-call-in-async-view",
@@ -47,7 +48,7 @@ CLAIM = Claim(
         "unrelated requests too, are served one after another). Refuted under a threaded WSGI "
         "server, where each request's async view gets its own event loop on its own thread."
     ),
-    outcomes={"uvicorn": "holds", "gunicorn-gthread": "refuted"},
+    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
     reality=(
         "On uvicorn (one worker) time.sleep in an async view serializes every request the "
         "process serves, related or not. On gunicorn gthread the same view's requests overlap, "

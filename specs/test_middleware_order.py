@@ -48,7 +48,7 @@ from harness.claims import SEED, Claim
 from harness.inprocess import handler, middleware_stack, serve_once
 from harness.plugin import serving
 from harness.probe import get
-from harness.servers import ServerConfig
+from harness.servers import SERVERS, ServerConfig
 
 CLAIM = Claim(
     id="middleware-order",
@@ -205,7 +205,7 @@ def lines_of(output, prefixes=(SYNC, ASYNC, DOCUMENTED)):
     return [line for line in output.splitlines() if line.startswith(prefixes)]
 
 
-@serving("uvicorn", "gunicorn-gthread", config=ServerConfig(stack="documented"))
+@serving(*SERVERS, config=ServerConfig(stack="documented"))
 def test_a_server_builds_the_stack_once_at_start(server):
     for _ in range(3):
         assert get(server.url, "/__spec__/ping/").status == 200
@@ -216,7 +216,7 @@ def test_a_server_builds_the_stack_once_at_start(server):
     assert tuple(lines[-4:]) == EXPECTED["documented"].request
 
 
-@serving("uvicorn", "gunicorn-gthread", config=ServerConfig(stack="seed"))
+@serving(*SERVERS, config=ServerConfig(stack="seed"))
 def test_the_quiz_stack_answers_500_on_a_server(server):
     hit = get(server.url, "/__spec__/ping/")
     assert hit.status == 500

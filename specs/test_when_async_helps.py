@@ -32,7 +32,7 @@ import pytest
 from harness.claims import SEED, Claim
 from harness.plugin import serving
 from harness.probe import fire
-from harness.servers import SERVERS, ServerConfig
+from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig
 
 CLAIM = Claim(
     id="async-helps-io-not-cpu",
@@ -48,7 +48,7 @@ CLAIM = Claim(
         "thread each). Refuted under a threaded WSGI server: an async view still takes a worker "
         "thread per request, so it overlaps no more than a sync view."
     ),
-    outcomes={"uvicorn": "holds", "gunicorn-gthread": "refuted"},
+    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
     reality=(
         "Awaited I/O overlaps on uvicorn on one thread, unbounded by threads; on gunicorn gthread "
         "it overlaps only up to the worker's thread count, like sync views. Sync views waiting on "
@@ -87,7 +87,7 @@ def test_awaited_io_is_not_bounded_by_threads(server, meeting, evidence):
     evidence(f"{server.name} {THREADS + 1} async awaits", volley.summary())
 
 
-@serving(*CLAIM.servers_where("refuted"))
+@serving(*[name for name in CLAIM.servers_where("refuted") if SERVERS[name].thread_bound])
 @pytest.mark.parametrize("kind", ["async-await-io", "sync-blocking-io"])
 def test_io_is_bounded_by_worker_threads_async_or_not(server, meeting, kind, evidence):
     # One request more than the worker has threads: the last one cannot start while the others
