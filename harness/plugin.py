@@ -129,16 +129,26 @@ class ServerRequest:
     config: ServerConfig = ServerConfig()
 
 
-def serving(*names, config=ServerConfig()):
-    """Parametrize a test over real servers: ``@serving("uvicorn", "gunicorn-gthread")``."""
-    for name in names:
-        if name not in SERVERS:
-            raise ValueError(f"unknown server {name!r}; known: {', '.join(SERVERS)}")
+def serving(*servers, config=ServerConfig()):
+    """Parametrize a test over real servers: ``@serving("uvicorn", "gunicorn-gthread")``, or
+    with a config each: ``@serving(ServerRequest("uvicorn", ServerConfig(workers=2)), ...)``."""
+    wanted = [s if isinstance(s, ServerRequest) else ServerRequest(s, config) for s in servers]
+    for request in wanted:
+        if request.name not in SERVERS:
+            raise ValueError(f"unknown server {request.name!r}; known: {', '.join(SERVERS)}")
     return pytest.mark.parametrize(
-        "server",
-        [pytest.param(ServerRequest(name, config), id=name) for name in names],
-        indirect=True,
+        "server", [pytest.param(r, id=_param_id(r, config)) for r in wanted], indirect=True
     )
+
+
+def _param_id(request, common):
+    """The server's name, plus what its config changes beyond the test's common one."""
+    changed = [
+        f"{name}={getattr(request.config, name)}"
+        for name in ("workers", "threads", "worker_connections")
+        if getattr(request.config, name) != getattr(common, name)
+    ]
+    return request.name + (f"({','.join(changed)})" if changed else "")
 
 
 @pytest.fixture(scope="session")

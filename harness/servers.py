@@ -64,6 +64,9 @@ class ServerConfig:
 
     workers: int = 1
     threads: int = 4
+    # gunicorn: connections one worker holds at once (None: gunicorn's default, 1000). With 1, a
+    # worker whose only thread is busy stops accepting, so an idle worker gets the next request.
+    worker_connections: int = None
     stack: str = "none"  # project.middleware.STACKS
     debug: bool = False
     app: str = ""  # "module:attr" to serve instead of the project (the harness's own tests)
@@ -153,6 +156,8 @@ def _gunicorn_argv(kind, config, port):
         "--workers", str(config.workers),
         "--worker-class", "gthread", "--threads", str(config.threads),
         "--graceful-timeout", "1",
+        *(["--worker-connections", str(config.worker_connections)]
+          if config.worker_connections else []),
     ]  # fmt: skip
 
 
@@ -359,7 +364,7 @@ class ServerProcess:
 
     def _ready_answer(self):
         """None while nothing answers HTTP; else the JSON answer ({} when it is not ours)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.25)
         try:
             conn.request("GET", "/__spec__/ready/")
             response = conn.getresponse()

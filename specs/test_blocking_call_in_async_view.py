@@ -15,6 +15,10 @@ What is true: it depends on what serves the view.
   view directly on it. ``time.sleep`` holds that loop: requests to the view are served strictly
   one after another, and so is every other request to that process, even a trivial one to an
   unrelated view, which cannot even be read until the sleep ends. The claim holds.
+- The claim is about *one* event loop, i.e. one worker process. With two uvicorn workers a blocked
+  loop only stops its own process: the other worker accepts and serves the next request. (The
+  same holds for processes under WSGI: one gunicorn worker with one thread makes a blocked
+  request delay the next; a second such worker serves it meanwhile.)
 - Under a threaded WSGI server (gunicorn's gthread worker) there is no shared loop. Django runs an
   async view through ``async_to_sync``, which gives each request a fresh event loop on a thread of
   its own; a blocking call blocks only that request's loop. Requests overlap (up to the worker's
@@ -31,9 +35,9 @@ import threading
 
 from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
-from harness.plugin import serving
+from harness.plugin import ServerRequest, serving
 from harness.probe import Volley, fire, get
-from harness.servers import ASGI_SERVERS, WSGI_SERVERS
+from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
 
 CLAIM = Claim(
     id="blocking-call-in-async-view",
@@ -46,7 +50,9 @@ CLAIM = Claim(
     condition=(
         "Holds under an ASGI server with one worker (one event loop: the view's requests, and "
         "unrelated requests too, are served one after another). Refuted under a threaded WSGI "
-        "server, where each request's async view gets its own event loop on its own thread."
+        "server, where each request's async view gets its own event loop on its own thread. The "
+        "claim is about one event loop: with a second worker process the other worker serves "
+        "requests while one loop is blocked."
     ),
     outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
     reality=(
@@ -64,7 +70,7 @@ CLAIM = Claim(
 pytestmark = CLAIM.mark
 
 N = 3
-BLOCK = 0.15  # seconds each quiz view blocks for
+BLOCK = 0.1  # seconds each quiz view blocks for
 SEED_VIEW = "/seed/blocking/"
 
 serialized_on = serving(*CLAIM.servers_where("holds"))
@@ -90,7 +96,7 @@ def test_quiz_view_serializes_requests(server, evidence):
 def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
     # The rendezvous needs all N requests inside at once; a blocked loop lets in one at a time.
     # (Requests that do overlap arrive within milliseconds, so a short wait decides it.)
-    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting, timeout_ms=150)
+    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting, timeout_ms=100)
     assert volley.meetings == ["alone"] * N
     assert volley.max_in_flight == 1
     assert meeting.max_waiting(volley.group) == 1
@@ -143,6 +149,30 @@ def test_unrelated_request_is_served_meanwhile(server, meeting, evidence):
     assert (blocked.status, ping.status) == (200, 200)
     assert blocked.enter <= ping.enter and ping.exit <= blocked.exit
     evidence(f"{server.name} unrelated request", served_inside_block=True)
+
+
+# One thread per worker, and a worker whose thread is busy stops accepting (worker_connections=1):
+# so for gunicorn, as for uvicorn, "one worker" means one request at a time.
+ONE_THREAD = dict(threads=1, worker_connections=1)
+
+
+@serving(
+    ServerRequest("uvicorn", ServerConfig(workers=2)),
+    ServerRequest("gunicorn-gthread", ServerConfig(workers=2, **ONE_THREAD)),
+)
+def test_a_second_worker_serves_while_one_is_blocked(server, meeting, evidence):
+    blocked, ping = block_and_ping(server, meeting)
+    assert (blocked.status, ping.status) == (200, 200)
+    assert blocked.enter <= ping.enter and ping.exit <= blocked.exit
+    assert ping.stamp("Pid") != blocked.stamp("Pid")  # by the other worker process
+    evidence(f"{server.name} 2 workers", unrelated_served_by="other worker, meanwhile")
+
+
+@serving(ServerRequest("gunicorn-gthread", ServerConfig(workers=1, **ONE_THREAD)))
+def test_one_worker_with_one_thread_delays_the_next_request(server, meeting, evidence):
+    blocked, ping = block_and_ping(server, meeting)
+    assert ping.enter >= blocked.exit
+    evidence(f"{server.name} 1 worker 1 thread", waited_ms=round((ping.enter - blocked.enter) / 1e6))
 
 
 async def test_in_process_asgi_serializes_like_one_worker(evidence):

@@ -92,7 +92,7 @@ def test_awaited_io_is_not_bounded_by_threads(server, meeting, evidence):
 def test_io_is_bounded_by_worker_threads_async_or_not(server, meeting, kind, evidence):
     # One request more than the worker has threads: the last one cannot start while the others
     # wait, so the rendezvous of all of them never happens. An async view does not lift the bound.
-    volley = fire_io(server, meeting, kind, THREADS + 1, timeout_ms=150)
+    volley = fire_io(server, meeting, kind, THREADS + 1, timeout_ms=100)
     assert volley.meetings == ["alone"] * (THREADS + 1)
     assert meeting.max_waiting(volley.group) == THREADS
     assert volley.max_in_flight == THREADS

@@ -120,3 +120,13 @@ def test_the_spec_process_drops_what_the_caller_set(monkeypatch):
     environ = {"DJANGO_ALLOW_ASYNC_UNSAFE": "1", "SPEC_MIDDLEWARE": "seed", "PATH": "/bin"}
     pin_process_env(environ)
     assert environ == {"PATH": "/bin"}
+
+
+@pytest.mark.parametrize(
+    "name, banner",
+    [("runserver", "Starting development server at"),
+     ("runserver-daphne", "Starting ASGI/Daphne version")],
+)  # fmt: skip
+def test_runserver_variants_serve_the_interface_they_claim(server_pool, name, banner):
+    # daphne in INSTALLED_APPS replaces the runserver command with daphne's ASGI one.
+    assert banner in server_pool.get(name).output()
