@@ -110,6 +110,14 @@ class Volley:
     def max_in_flight(self):
         return max_in_flight(self.intervals)
 
+    def overlapping_pairs(self):
+        """Pairs of hits whose server-side intervals share an instant."""
+        hits = self.hits
+        return [
+            (a, b) for i, a in enumerate(hits) for b in hits[i + 1:]
+            if max(a.enter, b.enter) < min(a.exit, b.exit)
+        ]  # fmt: skip
+
     @property
     def meetings(self):
         return sorted(hit.json()["meeting"] for hit in self.hits)

@@ -26,6 +26,15 @@ def in_range(since=None, until=None, current=None):
     return True
 
 
+def by_version(expectations, current=None):
+    """Per-version expectations as data: ``{"4.2": old, "6.1": new}`` gives ``new`` from 6.1 on."""
+    current = current or django_version()
+    applicable = [v for v in expectations if parse(v) <= current]
+    if not applicable:
+        raise LookupError(f"no expectation for Django {current} in {sorted(expectations)}")
+    return expectations[max(applicable, key=parse)]
+
+
 def requires_django(since=None, until=None):
     label = f"Django >= {since}" if since else ""
     if until:

@@ -107,9 +107,10 @@ def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
 def test_quiz_view_requests_overlap_on_threads(server, evidence):
     volley = fire(server.url, SEED_VIEW, N, {"seconds": BLOCK})
     assert volley.statuses == [200] * N
-    assert volley.max_in_flight == N, volley.intervals
-    assert len(volley.threads) == N and len(volley.loops) == N  # a loop per request
-    assert volley.wall_s <= 0.5 * N * BLOCK + 0.5 * BLOCK
+    assert volley.max_in_flight >= 2, volley.intervals  # not one after another
+    # Requests that overlapped ran on different threads, each with an event loop of its own.
+    for a, b in volley.overlapping_pairs():
+        assert a.thread != b.thread and a.loop != b.loop
     evidence(f"{server.name} quiz view", volley.summary())
 
 
@@ -147,8 +148,8 @@ def test_blocked_loop_delays_an_unrelated_request(server, meeting, evidence):
 def test_unrelated_request_is_served_meanwhile(server, meeting, evidence):
     blocked, ping = block_and_ping(server, meeting)
     assert (blocked.status, ping.status) == (200, 200)
-    assert blocked.enter <= ping.enter and ping.exit <= blocked.exit
-    evidence(f"{server.name} unrelated request", served_inside_block=True)
+    assert blocked.enter <= ping.enter < blocked.exit  # began while the quiz view was blocked
+    evidence(f"{server.name} unrelated request", started_inside_block=True)
 
 
 # One thread per worker, and a worker whose thread is busy stops accepting (worker_connections=1):
@@ -163,8 +164,8 @@ ONE_THREAD = dict(threads=1, worker_connections=1)
 def test_a_second_worker_serves_while_one_is_blocked(server, meeting, evidence):
     blocked, ping = block_and_ping(server, meeting)
     assert (blocked.status, ping.status) == (200, 200)
-    assert blocked.enter <= ping.enter and ping.exit <= blocked.exit
-    assert ping.stamp("Pid") != blocked.stamp("Pid")  # by the other worker process
+    assert blocked.enter <= ping.enter < blocked.exit  # began while one loop was blocked
+    assert ping.stamp("Pid") != blocked.stamp("Pid")  # in the other worker process
     evidence(f"{server.name} 2 workers", unrelated_served_by="other worker, meanwhile")
 
 
@@ -190,5 +191,5 @@ async def test_in_process_asgi_serializes_like_one_worker(evidence):
 def test_awaiting_instead_overlaps_everywhere(server, evidence):
     volley = fire(server.url, "/fixed/blocking/", N, {"seconds": BLOCK})
     assert volley.statuses == [200] * N
-    assert volley.max_in_flight == N, volley.intervals
+    assert volley.max_in_flight >= 2, volley.intervals  # rendezvous proof: test_when_async_helps
     evidence(f"{server.name} awaited sleep", volley.summary())

@@ -94,8 +94,10 @@ def test_io_is_bounded_by_worker_threads_async_or_not(server, meeting, kind, evi
     # wait, so the rendezvous of all of them never happens. An async view does not lift the bound.
     volley = fire_io(server, meeting, kind, THREADS + 1, timeout_ms=100)
     assert volley.meetings == ["alone"] * (THREADS + 1)
-    assert meeting.max_waiting(volley.group) == THREADS
-    assert volley.max_in_flight == THREADS
+    # Never more inside at once than the worker has threads (fewer on a loaded machine, when
+    # some give up waiting before the last thread's request arrives: hence <=).
+    assert meeting.max_waiting(volley.group) <= THREADS
+    assert volley.max_in_flight <= THREADS
     evidence(f"{server.name} {THREADS + 1} x {kind}", volley.summary())
 
 

@@ -5,6 +5,8 @@ import re
 
 from harness import ROOT
 
+AUXILIARY = ("harness", "drift")  # environments that are not a Django x Python pair
+
 
 def tox_envs():
     config = configparser.ConfigParser()
@@ -14,7 +16,7 @@ def tox_envs():
 
 def test_every_test_environment_names_a_django_series_and_a_python():
     for env in tox_envs():
-        if env != "drift":
+        if env not in AUXILIARY:
             assert re.fullmatch(r"dj\d{2}-py3\d{2}", env), env
 
 
@@ -28,7 +30,7 @@ def test_workflow_factors_match_tox_environments():
     factors = re.findall(r"factor: (py3\d+)", workflow)
     pythons = dict(re.findall(r'python: "(3\.\d+)"\s+factor: (py3\d+)', workflow))
     assert factors, "no factors in the workflow"
-    env_pythons = {env.split("-")[1] for env in tox_envs() if env != "drift"}
+    env_pythons = {env.split("-")[1] for env in tox_envs() if env not in AUXILIARY}
     assert set(factors) == env_pythons, "a workflow job selects no environment, or one is missed"
     for python, factor in pythons.items():
         assert factor == "py" + python.replace(".", "")
@@ -41,4 +43,10 @@ def test_depends_of_drift_cover_every_test_environment():
     match = re.fullmatch(r"dj\{([\d,]+)\}-py\{([\d,]+)\}", depends.strip())
     djs, pys = match.group(1).split(","), match.group(2).split(",")
     covered = {f"dj{d}-py{p}" for d in djs for p in pys}
-    assert set(tox_envs()) - {"drift"} <= covered
+    assert set(tox_envs()) - set(AUXILIARY) <= covered
+
+
+def test_workflow_runs_the_auxiliary_environments():
+    workflow = (ROOT / ".github" / "workflows" / "tests.yml").read_text()
+    for env in AUXILIARY:
+        assert f"tox run -e {env}" in workflow
