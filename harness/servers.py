@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,6 +71,9 @@ class ServerConfig:
     stack: str = "none"  # project.middleware.STACKS
     debug: bool = False
     app: str = ""  # "module:attr" to serve instead of the project (the harness's own tests)
+    # True: the server gets its own copy of a migrated SQLite database (SPEC_DB_PATH), made once
+    # per session, so views that query work through the server too.
+    database: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,6 +312,8 @@ class ServerProcess:
 
     def _launch_once(self, port):
         self.port = port
+        if self.config.database and not (self.workdir / "db.sqlite3").exists():
+            shutil.copyfile(migrated_database(), self.workdir / "db.sqlite3")
         self._token = token = uuid.uuid4().hex
         env = server_env(
             SPEC_TOKEN=token,
@@ -458,11 +464,37 @@ class ServerProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def close(self):
+        """Stop, then remove the working directory (its log goes with it)."""
+        self.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        self.close()
+
+
+_TEMPLATE = {}
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def migrated_database():
+    """A migrated SQLite file, made once per process and copied for each server that needs it."""
+    with _TEMPLATE_LOCK:
+        if "path" not in _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="spec-db-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "template.sqlite3"
+            subprocess.run(
+                [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
+                env=server_env(SPEC_DB_PATH=path), cwd=folder, check=True,
+                capture_output=True, timeout=120,
+            )  # fmt: skip
+            _TEMPLATE["path"] = path
+        return _TEMPLATE["path"]
 
 
 class ServerPool:
@@ -487,6 +519,10 @@ class ServerPool:
             raise ServerStartError(self._failures[key])
         return self._servers[key]
 
+    def running(self):
+        """The servers this pool has started and not yet stopped."""
+        return list(self._servers.values())
+
     def prewarm(self, keys):
         """Start these (name, config) servers side by side; errors surface in ``get``.
 
@@ -509,6 +545,7 @@ class ServerPool:
             try:
                 self._servers[key] = server.wait_ready(retry=False)
             except ServerStartError as error:
+                server.close()
                 if _BIND_FAILURE.search(str(error)):
                     port_taken.append(key)
                 else:
@@ -524,13 +561,15 @@ class ServerPool:
 
     def _start(self, key):
         name, config = key
+        server = ServerProcess(SERVERS[name], config)
         try:
-            self._servers[key] = ServerProcess(SERVERS[name], config).start()
+            self._servers[key] = server.start()
         except (ServerStartError, ValueError) as error:
+            server.close()
             self._failures[key] = str(error)
 
     def stop(self):
-        stoppers = [threading.Thread(target=s.stop) for s in self._servers.values()]
+        stoppers = [threading.Thread(target=s.close) for s in self._servers.values()]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:

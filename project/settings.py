@@ -27,6 +27,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "project.library",
 ]
 if os.environ.get("SPEC_RUNSERVER") == "daphne":
     INSTALLED_APPS.insert(0, "daphne")

@@ -1,4 +1,9 @@
-from django.urls import path
+import importlib
+import pkgutil
+
+from django.urls import include, path
+
+import project.views
 
 from project.evidence import stamped
 from project.views import blocking, health, orm, serving, sleep
@@ -21,3 +26,10 @@ urlpatterns = [
     # Seed claims 1 and 2: the five kinds of view the serving claims compare.
     *(path(f"serving/{kind}/", stamped(view)) for kind, view in serving.KINDS.items()),
 ]
+
+# A view module that defines its own ``urlpatterns`` is mounted at /<module-name>/ (underscores
+# become dashes), so a new claim adds its views without editing this file.
+for _info in pkgutil.iter_modules(project.views.__path__):
+    _module = importlib.import_module(f"project.views.{_info.name}")
+    if hasattr(_module, "urlpatterns"):
+        urlpatterns.append(path(f"{_info.name.replace('_', '-')}/", include(_module)))

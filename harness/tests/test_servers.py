@@ -77,6 +77,7 @@ def test_a_port_taken_by_another_program_fails_fast_with_the_servers_output(name
         argv = server.kind.build_argv(server.kind, synthetic(name), port)
         assert "$ " + " ".join(argv) in str(raised.value)
         assert server.proc.poll() is not None  # and it was stopped
+        server.close()
 
 
 @pytest.mark.parametrize("name", SERVERS)
@@ -91,6 +92,7 @@ def test_an_app_that_cannot_load_fails_fast_with_the_servers_output(name):
     assert time.monotonic() - started < 10
     assert "no_such_module_xyz" in str(raised.value)
     assert server.proc.poll() is not None
+    server.close()
 
 
 @pytest.mark.parametrize("name", SERVERS)
@@ -101,6 +103,8 @@ def test_stop_ends_every_process_and_frees_the_port(name):
     server.stop()
     assert port_is_free(server.port)
     assert server.running_pids() == []  # nothing of the group runs (gunicorn's workers too)
+    server.close()
+    assert not server.workdir.exists()  # nor is anything left on disk
 
 
 def test_servers_get_a_pinned_environment_not_the_callers(monkeypatch):

@@ -1,0 +1,1 @@
+"""A tiny app with related models, for the claims about the ORM in async code."""
