@@ -67,4 +67,6 @@ STACKS = {
     "seed-reversed": [_ASYNC, _SYNC],
     "documented": [_SYNC, _DOCUMENTED],
     "documented-reversed": [_DOCUMENTED, _SYNC],
+    # One plain synchronous middleware (the benchmark's adaptation-cost figure).
+    "bench-one-sync": ["project.middleware_bench.PassThroughMiddleware"],
 }
