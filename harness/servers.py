@@ -74,6 +74,8 @@ class ServerConfig:
     # True: the server gets its own copy of a migrated SQLite database (SPEC_DB_PATH), made once
     # per session, so views that query work through the server too.
     database: bool = False
+    # Extra environment variables, as ((name, value), ...), e.g. DJANGO_ALLOW_ASYNC_UNSAFE.
+    env: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,7 @@ class ServerProcess:
     workdir: Path = None
     started_at: float = 0.0
     _token: str = ""
+    _log_offset: int = 0
     _fixed_port: int = None  # a port the caller insisted on (no retry elsewhere)
 
     @property
@@ -321,9 +324,12 @@ class ServerProcess:
             SPEC_DEBUG="1" if self.config.debug else "0",
             SPEC_DB_PATH=self.workdir / "db.sqlite3",
             **dict(self.kind.env),
+            **dict(self.config.env),
             **self.extra_env,
         )
         argv = self.kind.build_argv(self.kind, self.config, port)
+        # A relaunch appends to the same log: only what this launch writes counts from now on.
+        self._log_offset = len(self.output())
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
@@ -339,7 +345,7 @@ class ServerProcess:
     def _wait_ready(self, token):
         deadline = time.monotonic() + self.start_timeout
         while True:
-            if _BIND_FAILURE.search(self.output()):
+            if _BIND_FAILURE.search(self.output()[self._log_offset:]):
                 # Seen in the server's own words: fail now rather than after its bind retries.
                 raise ServerStartError(
                     f"{self.kind.name} could not bind 127.0.0.1:{self.port} (address already in "
