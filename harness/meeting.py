@@ -42,8 +42,13 @@ class MeetingPoint:
                     answer = "error"
                 self.wfile.write(f"{answer}\n".encode())
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            # The default listen backlog (5) drops callers when many requests arrive at once,
+            # which would look like a failed rendezvous.
+            request_queue_size = 128
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
