@@ -33,8 +33,8 @@ CPU_MS = 5  # pure-Python work per CPU-bound request
 # comparison is per process, like uvicorn's one worker), 16 threads.
 GUNICORN_THREADS = 16
 SERVED = {
-    "uvicorn": ServerConfig(database=True),
-    "gunicorn-gthread": ServerConfig(database=True, threads=GUNICORN_THREADS),
+    "uvicorn": ServerConfig(),
+    "gunicorn-gthread": ServerConfig(threads=GUNICORN_THREADS),
 }
 
 

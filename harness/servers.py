@@ -71,9 +71,9 @@ class ServerConfig:
     stack: str = "none"  # project.middleware.STACKS
     debug: bool = False
     app: str = ""  # "module:attr" to serve instead of the project (the harness's own tests)
-    # True: the server gets its own copy of a migrated SQLite database (SPEC_DB_PATH), made once
-    # per session, so views that query work through the server too.
-    database: bool = False
+    # Every server gets its own copy of a migrated SQLite database (SPEC_DB_PATH), made once per
+    # session, so views that query work through any server; False skips the copy.
+    database: bool = True
     # Extra environment variables, as ((name, value), ...), e.g. DJANGO_ALLOW_ASYNC_UNSAFE.
     env: tuple = ()
 

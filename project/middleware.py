@@ -70,3 +70,21 @@ STACKS = {
     # One plain synchronous middleware (the benchmark's adaptation-cost figure).
     "bench-one-sync": ["project.middleware_bench.PassThroughMiddleware"],
 }
+
+
+# Claims sync-middleware-in-async-stack and middleware-capability-flags (classes in
+# project/middleware_catalogue.py).
+_CATALOGUE = "project.middleware_catalogue."
+STACKS.update({
+    "catalogue-sync": [_CATALOGUE + "SyncTrail"],
+    # DebugRequestLogToStderr last: built first, so django.request DEBUG records reach stderr
+    # before any other middleware is adapted.
+    "catalogue-sync-logged": [_CATALOGUE + "SyncTrail", _CATALOGUE + "DebugRequestLogToStderr"],
+    "catalogue-hybrid-async-call": [_CATALOGUE + "HybridAsyncCall"],
+    "catalogue-capabilities": [
+        _CATALOGUE + "documented_hybrid",
+        _CATALOGUE + "NotUsedWithReason",
+        _CATALOGUE + "NotUsedQuietly",
+        _CATALOGUE + "DebugRequestLogToStderr",
+    ],
+})

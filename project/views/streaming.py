@@ -1,0 +1,158 @@
+"""Views for the disconnect and streaming claims (specs/test_client_disconnect.py,
+specs/test_streaming_responses.py), mounted at /streaming/.
+
+Disconnects. ``/streaming/hold/`` (async) and ``/streaming/hold-sync/`` (sync) report what happens
+to them to a *witness* in the test process (``?witness=PORT&group=G``): one line ``G EVENT`` per
+event, over a short loopback connection each, so the test sees them in the order they happened.
+The client has gone by then, so nothing but the witness can tell. The view says ``started``, then
+holds until the test releases it (``G hold``, answered ``go``) and says ``completed`` (and
+``response_closed`` when Django closes its response), or says ``cancelled:CancelledError`` when
+an ``asyncio.CancelledError`` reaches it. ``request_finished`` is reported by a receiver the view
+connects (``?finished=sync`` or ``async``) and that disconnects itself at its first call: the
+next request_finished of the process, which is this request's as the spec sends one at a time.
+
+Streaming. ``/streaming/sync-iterator/`` and ``/streaming/async-iterator/`` return a
+``StreamingHttpResponse`` over a sync or an async generator that yields ``first``, then meets the
+client at the meeting point (``?meet=PORT&group=G&timeout_ms=T``; the client joins once it holds
+the first chunk, so ``met`` happens only if that chunk reached it while the generator was still
+running), then yields the answer and, last, the instant it produced its last chunk.
+"""
+
+import asyncio
+import socket
+import time
+import uuid
+
+from django.core.signals import request_finished
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import path
+
+# --- disconnects ------------------------------------------------------------------------------
+
+
+def _tell(request, event):
+    # A blocking loopback write of a few bytes: it also works inside an `except CancelledError`
+    # block and from a worker thread, where awaiting could be interrupted again.
+    with socket.create_connection(("127.0.0.1", int(request.GET["witness"])), timeout=5) as conn:
+        conn.sendall(f"{request.GET['group']} {event}\n".encode())
+        conn.recv(16)
+
+
+def _watch_request_finished(request):
+    """Report this request's request_finished signal to the witness, once."""
+    uid = f"spec-disconnect-{uuid.uuid4().hex}"
+
+    def report():
+        request_finished.disconnect(dispatch_uid=uid)
+        try:
+            _tell(request, f"request_finished:{'loop' if _loop_running() else 'no-loop'}")
+        except OSError:  # the test that asked has gone: never fail the request for it
+            pass
+
+    def sync_receiver(sender, **kwargs):
+        report()
+
+    async def async_receiver(sender, **kwargs):
+        report()
+
+    kind = request.GET.get("finished", "sync")
+    receiver = {"sync": sync_receiver, "async": async_receiver}[kind]
+    request_finished.connect(receiver, weak=False, dispatch_uid=uid)
+
+
+def _loop_running():
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+class WitnessedResponse(HttpResponse):
+    """Tells the witness when Django closes it (the server calls close() once it has sent it)."""
+
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._witnessed = request
+
+    def close(self):
+        _tell(self._witnessed, "response_closed")
+        super().close()
+
+
+async def hold(request):
+    _watch_request_finished(request)
+    _tell(request, "started")
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(request.GET["witness"]))
+        writer.write(f"{request.GET['group']} hold\n".encode())
+        await writer.drain()
+        await reader.readline()  # the test's "go"
+    except asyncio.CancelledError as cancelled:
+        # The test hangs up as soon as it hears "started": this may come at any await above.
+        _tell(request, f"cancelled:{type(cancelled).__name__}")
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+    _tell(request, "completed")
+    return WitnessedResponse(request, "completed")
+
+
+def hold_sync(request):
+    _watch_request_finished(request)
+    _tell(request, "started")
+    with socket.create_connection(("127.0.0.1", int(request.GET["witness"])), timeout=10) as conn:
+        conn.sendall(f"{request.GET['group']} hold\n".encode())
+        conn.makefile().readline()  # the test's "go"
+    _tell(request, "completed")
+    return WitnessedResponse(request, "completed")
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+
+def _meet_line(request):
+    return "meet {} 2 {}\n".format(request.GET["group"], int(request.GET.get("timeout_ms", 300)))
+
+
+def _where():
+    # Which kind of code consumes the iterator: an event loop, or a thread without one.
+    return f"loop={'yes' if _loop_running() else 'no'}"
+
+
+def _sync_chunks(request):
+    yield f"first {_where()}\n".encode()
+    with socket.create_connection(("127.0.0.1", int(request.GET["meet"])), timeout=10) as conn:
+        conn.sendall(_meet_line(request).encode())
+        answer = conn.makefile().readline().strip()
+    yield f"meeting={answer}\n".encode()
+    yield f"last-produced={time.monotonic_ns()}\n".encode()
+
+
+async def _async_chunks(request):
+    yield f"first {_where()}\n".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(request.GET["meet"]))
+    writer.write(_meet_line(request).encode())
+    await writer.drain()
+    answer = (await reader.readline()).decode().strip()
+    writer.close()
+    yield f"meeting={answer}\n".encode()
+    yield f"last-produced={time.monotonic_ns()}\n".encode()
+
+
+def sync_iterator(request):
+    return StreamingHttpResponse(_sync_chunks(request), content_type="text/plain")
+
+
+async def async_iterator(request):
+    return StreamingHttpResponse(_async_chunks(request), content_type="text/plain")
+
+
+urlpatterns = [
+    path("hold/", hold),
+    path("hold-sync/", hold_sync),
+    path("sync-iterator/", sync_iterator),
+    path("async-iterator/", async_iterator),
+]

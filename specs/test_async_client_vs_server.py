@@ -1,0 +1,248 @@
+"""Django's AsyncClient compared with the ASGI handler that servers run.
+
+Claimed (a common assumption in Django testing; Django docs, "Testing asynchronous code"):
+"Django's AsyncClient is a faithful stand-in for an ASGI server".
+
+What is true: it runs the same middleware and views, but not the same way. Concurrent requests
+sent through one AsyncClient with ``asyncio.gather``:
+
+- Sync views run one after another, all on one thread: asgiref's process-wide
+  ``SyncToAsync.single_thread_executor`` (under pytest-asyncio), or the test's own main thread
+  (in a ``django.test.TestCase`` async test, which Django wraps in ``async_to_sync``). Under
+  ``ASGIHandler`` (in process or behind uvicorn, daphne, hypercorn, granian, runserver-daphne)
+  the same requests are inside their views at the same time, each on a new thread of its own.
+- A client cannot disconnect: the AsyncClient has no ``receive`` channel, so the view always runs
+  to completion. Behind a real ASGI server (Django >= 5.0) a client that goes away gets its async
+  view cancelled (``asyncio.CancelledError`` in the view). On Django 4.2 there is no difference
+  here: ``ASGIHandler`` did not listen for ``http.disconnect`` yet.
+- Thread-sensitive code that starts its own event loop (``asyncio.run`` in a sync view, then a
+  thread-sensitive call: asgiref issue 323) raises ``RuntimeError: Single thread executor already
+  being used, would deadlock`` through the AsyncClient, and deadlocks instead under the handler
+  (here bounded at 0.3 s by the view's own ``asyncio.wait_for``).
+
+Good for exceptions and ordering; never evidence of concurrency, threads or disconnects.
+
+Why: ``django.test.client.AsyncClientHandler.__call__(scope)`` calls ``get_response_async``
+directly: no ``ThreadSensitiveContext`` (which ``ASGIHandler.__call__`` opens per request, so
+``sync_to_async`` falls back to the shared ``single_thread_executor``), and no ``receive``
+(``ASGIHandler.handle`` runs ``listen_for_disconnect(receive)`` next to the view and cancels the
+view when it reads ``http.disconnect``, since Django 5.0).
+"""
+
+import asyncio
+import inspect
+import re
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+
+import pytest
+from asgiref.sync import SyncToAsync
+from django.core.handlers.asgi import ASGIHandler
+from django.test import AsyncClient, SimpleTestCase
+from django.test.client import AsyncClientHandler
+
+from harness.claims import Claim
+from harness.inprocess import asgi_get, handler, http_scope
+from harness.plugin import serving
+from harness.probe import Hit, Volley, fire
+from harness.servers import ASGI_SERVERS
+from harness.versions import by_version, requires_django
+
+CLAIM = Claim(
+    id="async-client-faithful",
+    source="common assumption in Django testing (Django docs, Testing asynchronous code)",
+    claim="Django's AsyncClient is a faithful stand-in for an ASGI server",
+    verdict="refuted",
+    outcomes=dict.fromkeys(ASGI_SERVERS, "refuted"),
+    reality=(
+        "Concurrent requests through one AsyncClient run sync views one at a time on one shared "
+        "thread (the test's main thread in a Django TestCase); under ASGIHandler and every ASGI "
+        "server they overlap, a new thread each. The AsyncClient cannot disconnect, so views "
+        "always complete, where a server (Django >= 5.0) cancels them. asyncio.run plus a "
+        "thread-sensitive call raises RuntimeError through it and deadlocks under a server."
+    ),
+    mechanism=(
+        "django.test.client.AsyncClientHandler.__call__(scope) calls get_response_async with no "
+        "ThreadSensitiveContext and no receive; django.core.handlers.asgi.ASGIHandler.__call__ "
+        "(ThreadSensitiveContext per request) and ASGIHandler.handle / listen_for_disconnect; "
+        "asgiref.sync.SyncToAsync.__call__ (single_thread_executor fallback)."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
+)
+pytestmark = CLAIM.mark
+
+N = 3
+SYNC_VIEW = "/threads/sync/"
+EXECUTOR_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")
+
+
+def shared_thread():
+    return SyncToAsync.single_thread_executor.submit(threading.get_ident).result()
+
+
+async def client_get(client, path, query=""):
+    """One request through the AsyncClient, as a probe Hit (its headers carry the stamps)."""
+    start = time.monotonic_ns()
+    response = await client.get(path, urllib.parse.parse_qs(query))
+    end = time.monotonic_ns()
+    headers = {k.lower(): v for k, v in response.items()}
+    return Hit(response.status_code, headers, response.content, start, end)
+
+
+def async_client_route():
+    client = AsyncClient()
+    return lambda path, query="": client_get(client, path, query)
+
+
+def asgi_handler_route():
+    app = handler("asgi")
+    return lambda path, query="": asgi_get(app, path, query)
+
+
+ROUTES = {"AsyncClient": async_client_route, "ASGIHandler": asgi_handler_route}
+
+
+def meeting_query(meeting, timeout_ms):
+    return f"meet={meeting.port}&group={uuid.uuid4().hex[:12]}&n={N}&timeout_ms={timeout_ms}"
+
+
+async def gather_sync_views(route, meeting, timeout_ms):
+    send = ROUTES[route]()
+    query = meeting_query(meeting, timeout_ms)
+    return Volley(list(await asyncio.gather(*(send(SYNC_VIEW, query) for _ in range(N)))))
+
+
+async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, evidence):
+    # A short rendezvous timeout: requests that do overlap meet within milliseconds.
+    shared = shared_thread()
+    volley = await gather_sync_views("AsyncClient", meeting, timeout_ms=100)
+    assert volley.statuses == [200] * N
+    assert [hit.json()["meeting"] for hit in volley.hits] == ["alone"] * N
+    assert volley.max_in_flight == 1, volley.intervals
+    assert {hit.json()["thread"] for hit in volley.hits} == {shared}
+    evidence("AsyncClient, gathered sync views", volley.summary())
+
+
+async def test_asgi_handler_runs_the_same_requests_together(meeting, evidence):
+    # Started first, so that it is alive while the requests run: idents of threads that ended
+    # may be handed to new threads.
+    shared = shared_thread()
+    volley = await gather_sync_views("ASGIHandler", meeting, timeout_ms=300)
+    assert [hit.json()["meeting"] for hit in volley.hits] == ["met"] * N
+    threads = {hit.json()["thread"] for hit in volley.hits}
+    assert len(threads) == N and shared not in threads
+    evidence("ASGIHandler in process, gathered sync views", volley.summary())
+
+
+@serving(*ASGI_SERVERS)
+def test_servers_run_them_together(server, meeting, evidence):
+    volley = fire(server.url, SYNC_VIEW, N, meeting=meeting)
+    assert [hit.json()["meeting"] for hit in volley.hits] == ["met"] * N
+    assert len({hit.json()["thread"] for hit in volley.hits}) == N
+    evidence(f"{server.name} gathered sync views", volley.summary())
+
+
+async def test_async_client_reuses_one_thread_the_handler_never_does():
+    by_route = {}
+    for route, make in ROUTES.items():
+        send = make()
+        by_route[route] = [(await send(SYNC_VIEW)).json() for _ in range(N)]
+    assert [a["thread"] for a in by_route["AsyncClient"]] == [shared_thread()] * N
+    handler_threads = by_route["ASGIHandler"]
+    assert len({a["name"] for a in handler_threads}) == N  # a new executor per request
+    assert all(EXECUTOR_THREAD.fullmatch(a["name"]) for a in handler_threads)
+
+
+class TestInDjangoTestCase(SimpleTestCase):
+    async def test_sync_view_runs_on_the_test_main_thread(self):
+        # Django wraps an async test in async_to_sync, called on the main thread: thread-sensitive
+        # calls, the sync view included, go back to that thread. No server ever does this.
+        responses = await asyncio.gather(*(self.async_client.get(SYNC_VIEW) for _ in range(N)))
+        threads = {response.json()["thread"] for response in responses}
+        self.assertEqual(threads, {threading.main_thread().ident})
+
+
+# --- disconnects ------------------------------------------------------------------------------
+
+OUTCOMES = ("cancelled", "completed")
+
+
+def first_outcome(meeting, label, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for outcome in OUTCOMES:
+            if meeting.wait_announced(f"{label}-{outcome}", timeout=0.02):
+                return outcome
+    return None
+
+
+def query_for(meeting, label, seconds):
+    return urllib.parse.urlencode({"announce": meeting.port, "label": label, "seconds": seconds})
+
+
+@serving(*ASGI_SERVERS)
+def test_a_server_cancels_the_view_of_a_client_that_left(server, meeting, evidence):
+    label = f"leave-{uuid.uuid4().hex[:12]}"
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(
+            f"GET /threads/until-disconnect/?{query_for(meeting, label, 0.3)} HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\n\r\n".encode()
+        )
+        assert meeting.wait_announced(f"{label}-inside", timeout=10), "the view never started"
+    # The connection is closed while the view still awaits its 0.3 s sleep.
+    outcome = first_outcome(meeting, label)
+    assert outcome == by_version({"4.2": "completed", "5.0": "cancelled"})
+    evidence(f"{server.name} client left", view=outcome)
+
+
+async def test_async_client_cannot_leave_so_the_view_completes(meeting, monkeypatch):
+    listened = []
+    if hasattr(ASGIHandler, "listen_for_disconnect"):  # Django >= 5.0
+        monkeypatch.setattr(ASGIHandler, "listen_for_disconnect", lambda *a: listened.append(a))
+    # No receive callable to send http.disconnect on: only a scope goes in.
+    assert list(inspect.signature(AsyncClientHandler.__call__).parameters) == ["self", "scope"]
+    label = f"client-{uuid.uuid4().hex[:12]}"
+    response = await AsyncClient().get(f"/threads/until-disconnect/?{query_for(meeting, label, 0.05)}")
+    assert (response.status_code, response.json()) == (200, {"outcome": "completed"})
+    assert first_outcome(meeting, label, timeout=1) == "completed"
+    assert listened == []
+
+
+@requires_django(since="5.0")
+async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(meeting):
+    # The same view through ASGIHandler with a client that leaves: cancelled.
+    app = handler("asgi")
+    label = f"handler-{uuid.uuid4().hex[:12]}"
+    inbox, sent = asyncio.Queue(), []
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = http_scope("/threads/until-disconnect/", query_for(meeting, label, 0.3))
+    task = asyncio.ensure_future(app(scope, inbox.get, send))
+    assert await asyncio.to_thread(meeting.wait_announced, f"{label}-inside", 10)
+    inbox.put_nowait({"type": "http.disconnect"})
+    await asyncio.wait_for(task, 5)
+    assert await asyncio.to_thread(first_outcome, meeting, label) == "cancelled"
+    assert sent == []  # no response at all
+
+
+# --- asgiref issue 323's pattern --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "route, outcome",
+    [
+        ("AsyncClient", "RuntimeError: Single thread executor already being used, would deadlock"),
+        ("ASGIHandler", "timed out"),
+    ],
+)
+async def test_asyncio_run_in_a_sync_view(route, outcome):
+    hit = await ROUTES[route]()("/threads/nested-asyncio-run/")
+    assert hit.status == 200
+    assert (hit.json()["outcome"], hit.json()["ran_on"]) == (outcome, [])

@@ -1,0 +1,308 @@
+"""Client disconnects: is the async view cancelled?
+
+Claimed (Django docs, Asynchronous support, "Handling disconnects", new in Django 5.0): "when the
+client disconnects, the async view is cancelled with asyncio.CancelledError".
+
+What is true: on Django >= 5.0, under an ASGI server, yes. The view's ``await`` raises
+``asyncio.CancelledError``, which the view can catch (and re-raise, as the docs show); no
+response is sent, and Django sends ``request_finished`` itself (a response never existed, so
+``response.close()`` cannot). Every ASGI server here (uvicorn, daphne,
+hypercorn, granian, runserver with daphne) delivers ``http.disconnect`` while the view is still
+running, so the cancellation happens on all of them.
+
+It does not hold:
+
+- on Django 4.2: ``ASGIHandler`` never calls ``receive()`` once the body is read, so the
+  ``http.disconnect`` the server queues is never seen. The view runs to the end, Django sends its
+  response to a client that has gone (every server accepts it without raising) and
+  ``request_finished`` fires from ``response.close()`` as for any request;
+- for a sync view (Django >= 5.0): the task awaiting it is cancelled, but the thread running it
+  cannot be. The view runs to the end; its response is thrown away, never sent, never closed.
+  Django sends ``request_finished`` as soon as it sees the disconnect, but sync receivers run on
+  the request's thread, behind the view. On 5.0-6.0 an async receiver runs at once, *while the
+  view still runs*; Django 6.1's ``Signal.asend`` awaits the sync receivers before it starts the
+  async ones, so there every receiver waits for the view to end;
+- under WSGI (gunicorn, runserver): nothing tells the application that the client left. An
+  async view runs inside ``async_to_sync`` to the end, like any other.
+
+Why: ``django.core.handlers.asgi.ASGIHandler.handle`` (Django 5.0 to 6.0) runs
+``listen_for_disconnect`` (awaits ``receive()``; ``http.disconnect`` raises ``RequestAborted``)
+and ``process_request`` (the view, then ``send_response``) as two tasks, waits for the first to
+finish and ``task.cancel()``s the other, then, when the response task was cancelled, calls
+``signals.request_finished.asend``. Django 6.1 does the same with an ``asyncio.TaskGroup``: the
+listener's ``RequestAborted`` cancels the task that awaits the view, and ``request_finished`` is
+sent when no response was produced. A sync view runs in ``asgiref.sync.SyncToAsync``, whose
+``__call__`` turns the cancellation into ``CancelledError`` for the awaiting coroutine while the
+executor thread carries on. Django 4.2's ``handle`` awaits ``read_body``, then the response,
+then ``send_response``: no listener.
+"""
+
+import asyncio
+import socket
+import socketserver
+import threading
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.claims import Claim
+from harness.inprocess import handler, http_scope
+from harness.plugin import serving
+from harness.servers import ASGI_SERVERS, WSGI_SERVERS
+from harness.versions import by_version, requires_django
+
+CLAIM = Claim(
+    id="disconnect-cancels-async-view",
+    source="Django docs, Asynchronous support (Handling disconnects), new in Django 5.0",
+    claim="when the client disconnects, the async view is cancelled with asyncio.CancelledError",
+    verdict="conditional",
+    condition=(
+        "Holds for async views under an ASGI server on Django >= 5.0, on every ASGI server "
+        "tested. Refuted on Django 4.2 (the view runs to the end and its response is sent to the "
+        "gone client), under WSGI servers (nothing reports the disconnect), and for sync views "
+        "(the thread runs on; only the task awaiting it is cancelled)."
+    ),
+    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
+    reality=(
+        "Django >= 5.0 under ASGI: the view's await raises asyncio.CancelledError as soon as the "
+        "server delivers http.disconnect (all five ASGI servers do, mid-view); no response is "
+        "sent; request_finished is sent by the handler. A sync view is not cancelled: it runs to "
+        "the end and its response is discarded (request_finished's async receivers run while it "
+        "still runs on 5.0-6.0, after it on 6.1). "
+        "Django 4.2 and WSGI servers: the async view runs to the end."
+    ),
+    mechanism=(
+        "django.core.handlers.asgi.ASGIHandler.handle: listen_for_disconnect() awaits receive() "
+        "and raises RequestAborted on http.disconnect; the task running the view (5.0-6.0: "
+        "process_request; 6.1: the TaskGroup's parent task) is cancelled, then "
+        "signals.request_finished.asend(). Sync views: asgiref.sync.SyncToAsync.__call__ cannot "
+        "stop its executor thread. Django 4.2's handle() never calls receive() after read_body()."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#handling-disconnects",
+    since="5.0",
+)
+pytestmark = CLAIM.mark
+
+# What the views report (project/views/streaming.py). request_finished's receiver says whether it
+# ran on the event loop or on a worker thread.
+STARTED, COMPLETED, CLOSED = "started", "completed", "response_closed"
+CANCELLED = "cancelled:CancelledError"
+FINISHED = "request_finished:no-loop"  # a sync receiver: sync_to_async's worker thread
+FINISHED_ON_LOOP = "request_finished:loop"  # an async receiver
+# Ran to the end: the response was sent to the gone client and closed, which sends request_finished.
+RAN_TO_THE_END = [STARTED, COMPLETED, CLOSED, FINISHED]
+# What a held sync view's request has reported before and after the test releases it (Django
+# >= 5.0). Django 6.1's Signal.asend awaits the sync receivers (queued behind the view on the
+# request's thread) before it starts the async ones; 5.0-6.0 run both at once, so there the
+# async receiver reports while the view still runs.
+SYNC_VIEW = {
+    "5.0": ([STARTED, FINISHED_ON_LOOP], [STARTED, FINISHED_ON_LOOP, COMPLETED]),
+    "6.1": ([STARTED], [STARTED, COMPLETED, FINISHED_ON_LOOP]),
+}
+# How long a held view is watched for anything more (a cancellation above all) before the test
+# releases it. Everywhere else an event decides; here only an absence can.
+QUIET_WINDOW = 0.3
+
+
+class Witness:
+    """Loopback TCP service: the views report events (``G EVENT``) in order, and ``G hold``
+    blocks them until the test calls ``release(G)`` (project/views/streaming.py)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._events = {}
+        self._released = set()
+        witness = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                words = self.rfile.readline().decode().split()
+                if len(words) != 2:  # a view cancelled before it could say anything
+                    return
+                group, event = words
+                if event == "hold":
+                    with witness._cond:
+                        witness._cond.wait_for(lambda: group in witness._released, timeout=15)
+                    self.wfile.write(b"go\n")
+                    return
+                with witness._cond:
+                    witness._events.setdefault(group, []).append(event)
+                    witness._cond.notify_all()
+                self.wfile.write(b"ok\n")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    def events(self, group):
+        with self._cond:
+            return list(self._events.get(group, []))
+
+    def wait_for(self, group, event, timeout=10):
+        """The group's events once ``event`` is among them (or, at the timeout, as they are)."""
+        with self._cond:
+            self._cond.wait_for(lambda: event in self._events.get(group, []), timeout=timeout)
+            return list(self._events.get(group, []))
+
+    def release(self, group):
+        with self._cond:
+            self._released.add(group)
+            self._cond.notify_all()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def witness():
+    point = Witness()
+    yield point
+    point.stop()
+
+
+@pytest.fixture
+def group(witness):
+    name = uuid.uuid4().hex[:12]
+    yield name
+    witness.release(name)  # never leave a view holding, whatever the test saw
+
+
+@pytest.fixture
+def sync_view_events():
+    return by_version(SYNC_VIEW)
+
+
+def query(witness, group, finished="sync"):
+    return f"witness={witness.port}&group={group}&finished={finished}"
+
+
+def start_and_hang_up(server, path, witness, group, finished="sync"):
+    """Send the request on a raw socket, wait until the view runs, then close the connection."""
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    client = socket.create_connection((host, port), timeout=5)
+    try:
+        target = f"{path}?{query(witness, group, finished)}"
+        client.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert "started" in witness.wait_for(group, "started"), "the view never started"
+    finally:
+        client.close()  # the client goes away while the view awaits
+
+
+def hold_then_release(witness, group, expected):
+    """Wait for the events ``expected`` while the view holds, check that nothing else happens
+    for a short window (no cancellation), then release the view; return all its events."""
+    witness.wait_for(group, expected[-1])
+    assert witness.wait_for(group, "(nothing)", timeout=QUIET_WINDOW) == expected
+    witness.release(group)
+
+
+# --- real servers -----------------------------------------------------------------------------
+
+
+@requires_django(since="5.0")
+@serving(*ASGI_SERVERS)
+def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", witness, group)
+    # Nobody releases the view: only a cancellation can end it.
+    events = witness.wait_for(group, FINISHED)
+    assert events == [STARTED, CANCELLED, FINISHED]  # no response, so none to close
+    evidence(server.name, events=" > ".join(events))
+
+
+@requires_django(until="5.0")
+@serving(*ASGI_SERVERS)
+def test_django_42_runs_the_async_view_to_the_end(server, witness, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", witness, group)
+    hold_then_release(witness, group, [STARTED])
+    events = witness.wait_for(group, FINISHED)
+    assert events == RAN_TO_THE_END
+    evidence(server.name, events=" > ".join(events))
+
+
+@serving(*WSGI_SERVERS)
+def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", witness, group)
+    hold_then_release(witness, group, [STARTED])
+    events = witness.wait_for(group, FINISHED)
+    assert events == RAN_TO_THE_END
+    evidence(server.name, events=" > ".join(events))
+
+
+@requires_django(since="5.0")
+@serving(*ASGI_SERVERS)
+def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
+    server, witness, group, sync_view_events, evidence
+):
+    # An async receiver, so that it does not have to wait for the busy request thread (5.0-6.0).
+    start_and_hang_up(server, "/streaming/hold-sync/", witness, group, finished="async")
+    held, after = sync_view_events
+    hold_then_release(witness, group, held)
+    events = witness.wait_for(group, after[-1])
+    assert events == after  # never cancelled; its response never sent, never closed
+    evidence(server.name, events=" > ".join(events))
+
+
+# --- in process -------------------------------------------------------------------------------
+# asgi_get (harness/inprocess.py) sends the request and reads the response; a disconnect needs
+# the driver to send a second message while the view runs, hence this small driver.
+
+
+async def drive_with_disconnect(witness, group, path, held, finished="sync"):
+    """One request through a fresh ASGIHandler: once the view has started, send
+    http.disconnect; see ``held`` reported, release the view unless it was cancelled, and return
+    what the app sent and the events reported."""
+    app = handler("asgi")
+    inbox, sent = asyncio.Queue(), []
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = http_scope(path, query(witness, group, finished))
+    task = asyncio.ensure_future(app(scope, inbox.get, send))
+    started = await asyncio.to_thread(witness.wait_for, group, STARTED)
+    assert started == [STARTED], "the view never started"
+    inbox.put_nowait({"type": "http.disconnect"})
+    if CANCELLED not in held:
+        await asyncio.to_thread(hold_then_release, witness, group, held)
+    await asyncio.wait_for(task, 10)  # the app returns normally, cancelled view or not
+    return sent, witness.events(group)
+
+
+@requires_django(since="5.0")
+async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(witness, group):
+    sent, events = await drive_with_disconnect(
+        witness, group, "/streaming/hold/", held=[STARTED, CANCELLED]
+    )
+    assert events == [STARTED, CANCELLED, FINISHED]
+    assert sent == []
+
+
+@requires_django(until="5.0")
+async def test_in_process_django_42_sends_the_response_after_the_disconnect(witness, group):
+    sent, events = await drive_with_disconnect(witness, group, "/streaming/hold/", held=[STARTED])
+    assert events == RAN_TO_THE_END
+    # Nothing read the disconnect: the whole response goes out to the client that left.
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert (sent[0]["status"], sent[1]["body"]) == (200, b"completed")
+
+
+@requires_django(since="5.0")
+async def test_in_process_the_sync_view_is_not_cancelled_and_nothing_is_sent(
+    witness, group, sync_view_events
+):
+    held, after = sync_view_events
+    sent, events = await drive_with_disconnect(
+        witness, group, "/streaming/hold-sync/", held=held, finished="async"
+    )
+    assert events == after
+    assert sent == []

@@ -1,0 +1,209 @@
+"""Several async ORM calls awaited together with asyncio.gather.
+
+Claimed (a common belief about Django's async ORM): "Awaiting several async ORM calls with
+asyncio.gather inside one request runs the queries in parallel".
+
+What is true: they take turns. Every query of the request runs on one and the same thread, the
+request's "sync thread", one after another, never overlapping; the event loop's thread runs none
+of them. ``gather`` only lets the coroutines *wait* together. Under ASGI that thread is one Django
+gives each request; under WSGI (gunicorn gthread, runserver) it is the server's own request thread,
+to which asgiref hands every sync call back. Outside any request (a script, a test) it is asgiref's
+one process-wide sync thread: still one at a time.
+
+The spec's probe is a SQL function evaluated inside each query (project/views/orm_async.py): it
+stamps enter/exit and its thread, and waits at the meeting point, which answers ``met`` only when
+all the queries are inside the database at once. Gathered async ORM calls never meet; their
+intervals never overlap. The same probe does see overlap, so the "alone" is not blindness: when
+the queries run in separate requests (each request has its own sync thread), or when the request
+gives up thread sensitivity (``sync_to_async(..., thread_sensitive=False)``: a thread and a
+database connection per call), the queries meet.
+
+Why: every async QuerySet method is ``await sync_to_async(self.<method>)(...)``
+(django/db/models/query.py), and ``sync_to_async`` defaults to ``thread_sensitive=True``.
+``asgiref.sync.SyncToAsync.__call__`` then picks, in order: the thread of an enclosing
+``async_to_sync`` (``AsyncToSync.executors.current``: the WSGI request thread), else the
+single-thread executor of the current ``ThreadSensitiveContext`` (``ASGIHandler.__call__`` opens
+one per request), else the process-wide ``SyncToAsync.single_thread_executor``. Each of these is one
+thread, so the gathered calls queue on it.
+"""
+
+import asyncio
+import threading
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from harness.claims import Claim
+from harness.inprocess import asgi_get, handler, serve_once
+from harness.plugin import serving
+from harness.probe import fire, get, max_in_flight
+from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
+from project.library.models import Author
+from project.views.orm_async import PROBE_AUTHOR, gather_probes
+
+CLAIM = Claim(
+    id="orm-gather-parallel",
+    source="common belief (Django docs, Asynchronous support: Queries & the ORM)",
+    claim=(
+        "Awaiting several async ORM calls with asyncio.gather inside one request runs the "
+        "queries in parallel"
+    ),
+    verdict="refuted",
+    outcomes=dict.fromkeys([*ASGI_SERVERS, *WSGI_SERVERS], "refuted"),
+    reality=(
+        "They run one after another, all on the request's one sync thread (never on the event "
+        "loop's thread), on every server, ASGI and WSGI; gather only lets the coroutines wait "
+        "together. Queries in separate requests do overlap (a thread each), and so do calls "
+        "wrapped in sync_to_async(thread_sensitive=False), a thread and connection each."
+    ),
+    mechanism=(
+        "QuerySet.aget/afirst/... are `await sync_to_async(self.get)(...)` "
+        "(django/db/models/query.py) with thread_sensitive=True; asgiref.sync.SyncToAsync.__call__ "
+        "runs them on AsyncToSync.executors.current (WSGI request thread), else the one-thread "
+        "executor of the ThreadSensitiveContext that ASGIHandler.__call__ opens per request, else "
+        "SyncToAsync.single_thread_executor."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+)
+pytestmark = CLAIM.mark
+# In process the queries run on other threads than the test's, so they must see committed rows.
+# (Served tests use the server's own database, not the test database.)
+in_test_db = pytest.mark.django_db(transaction=True)
+
+N = 3
+ALONE_MS = 100  # how long a lone query waits at the meeting point before it gives up
+SERVED = serving(*CLAIM.outcomes, config=ServerConfig())
+
+
+def gather_path(mode):
+    return f"/orm-async/gather/{mode}/"
+
+
+def probe_params(meeting, n=N, timeout_ms=ALONE_MS, **more):
+    return {"meet": meeting.port, "group": uuid.uuid4().hex[:12], "n": n,
+            "timeout_ms": timeout_ms, **more}  # fmt: skip
+
+
+def assert_took_turns(result, meeting, group, evidence, label):
+    """The gathered queries ran one after another on the request's sync thread."""
+    queries = result["queries"]
+    assert len(queries) == N
+    assert [q["answer"] for q in queries] == ["alone"] * N
+    assert meeting.max_waiting(group) == 1  # never two inside the database at once
+    intervals = [(q["enter"], q["exit"]) for q in queries]
+    assert max_in_flight(intervals) == 1, intervals
+    threads = {q["thread"] for q in queries}
+    assert threads == {result["sync_thread"]}
+    assert result["loop_thread"] not in threads
+    # Second witness, as a ratio: back to back, N lone waits take at least ~N times one wait.
+    assert result["elapsed_ns"] >= 0.8 * N * ALONE_MS * 1e6
+    evidence(label, queries=N, met=0, max_in_flight=1, threads=len(threads),
+             elapsed_ms=round(result["elapsed_ns"] / 1e6))  # fmt: skip
+
+
+def assert_overlapped(queries, meeting, group, evidence, label):
+    assert [q["answer"] for q in queries] == ["met"] * N
+    assert meeting.max_waiting(group) == N
+    assert len({q["thread"] for q in queries}) == N
+    evidence(label, queries=N, met=N, threads=N)
+
+
+@pytest.fixture
+def probe_row():
+    return Author.objects.create(name=PROBE_AUTHOR)
+
+
+@pytest.fixture
+def seeded(server):
+    hit = get(server.url, "/orm-async/seed/")
+    assert hit.status == 200, hit.body[:300]
+    return server
+
+
+# --- in process ------------------------------------------------------------------------------
+
+
+# Whose thread runs the request's sync code, seen from the thread that drives the handler: under
+# ASGI a thread Django starts for the request; under WSGI the server's (here: the test's) thread.
+SYNC_THREAD_IS_CALLER = {"asgi": False, "wsgi": True}
+
+
+@in_test_db
+@pytest.mark.parametrize("interface", SYNC_THREAD_IS_CALLER)
+def test_gathered_queries_take_turns_in_process(interface, probe_row, meeting, evidence):
+    params = probe_params(meeting)
+    path = gather_path("async-methods")
+    hit = serve_once(interface, handler(interface), path, urlencode(params))
+    assert hit.status == 200, hit.body[:300]
+    result = hit.json()
+    assert_took_turns(result, meeting, params["group"], evidence, f"in-process {interface}")
+    caller = threading.get_ident()
+    assert (result["sync_thread"] == caller) is SYNC_THREAD_IS_CALLER[interface]
+
+
+@in_test_db
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+def test_thread_insensitive_calls_overlap_in_process(interface, probe_row, meeting, evidence):
+    params = probe_params(meeting, timeout_ms=300)
+    path = gather_path("thread-insensitive")
+    hit = serve_once(interface, handler(interface), path, urlencode(params))
+    assert hit.status == 200, hit.body[:300]
+    result = hit.json()
+    assert_overlapped(result["queries"], meeting, params["group"], evidence,
+                      f"in-process {interface} thread_sensitive=False")  # fmt: skip
+    assert {q["thread"] for q in result["queries"]}.isdisjoint(
+        {result["sync_thread"], result["loop_thread"]}
+    )
+
+
+@in_test_db
+async def test_separate_requests_overlap_in_process(probe_row, meeting, evidence):
+    # One query per request, the requests gathered: each request has its own sync thread.
+    params = probe_params(meeting, timeout_ms=300, queries=1)
+    app = handler("asgi")
+    hits = await asyncio.gather(
+        *(asgi_get(app, gather_path("async-methods"), urlencode(params)) for _ in range(N))
+    )
+    assert [hit.status for hit in hits] == [200] * N
+    queries = [q for hit in hits for q in hit.json()["queries"]]
+    assert_overlapped(queries, meeting, params["group"], evidence, "in-process asgi, 3 requests")
+    assert {q["thread"] for q in queries} == {hit.json()["sync_thread"] for hit in hits}
+
+
+@in_test_db
+async def test_outside_a_request_they_take_turns_on_one_thread(probe_row, meeting, evidence):
+    params = probe_params(meeting)
+    result = await gather_probes("async-methods", N, params["meet"], params["group"], N, ALONE_MS)
+    result["loop_thread"] = threading.get_ident()
+    result["sync_thread"] = await sync_to_async(threading.get_ident)()
+    assert_took_turns(result, meeting, params["group"], evidence, "no request (plain coroutine)")
+
+
+# --- real servers ----------------------------------------------------------------------------
+
+
+@SERVED
+def test_gathered_queries_take_turns(server, seeded, meeting, evidence):
+    params = probe_params(meeting)
+    hit = get(server.url, gather_path("async-methods"), params)
+    assert hit.status == 200, hit.body[:300]
+    assert_took_turns(hit.json(), meeting, params["group"], evidence, server.name)
+
+
+@SERVED
+def test_thread_insensitive_calls_overlap(server, seeded, meeting, evidence):
+    params = probe_params(meeting, timeout_ms=300)
+    hit = get(server.url, gather_path("thread-insensitive"), params)
+    assert hit.status == 200, hit.body[:300]
+    assert_overlapped(hit.json()["queries"], meeting, params["group"], evidence,
+                      f"{server.name} thread_sensitive=False")  # fmt: skip
+
+
+@SERVED
+def test_separate_requests_overlap(server, seeded, meeting, evidence):
+    volley = fire(server.url, gather_path("async-methods"), N, {"queries": 1}, meeting=meeting)
+    assert volley.statuses == [200] * N
+    queries = [q for hit in volley.hits for q in hit.json()["queries"]]
+    assert_overlapped(queries, meeting, volley.group, evidence, f"{server.name} 3 requests")

@@ -1,0 +1,172 @@
+"""A QuerySet returned from sync_to_async.
+
+Claimed (the pattern behind django/channels#1916): "A QuerySet returned from
+sync_to_async(Model.objects.all)() can be used freely afterwards".
+
+What is true: no query has run yet. ``Model.objects.all()`` only *builds* a QuerySet; running it on
+a worker thread returns that lazy object unevaluated. The first thing that needs rows (iterating it,
+``list()``, ``len()``, ``bool()``, indexing, even ``repr()``) runs the query right there, on the
+event loop's thread, and Django refuses: ``SynchronousOnlyOperation: You cannot call this from an
+async context - use a thread or sync_to_async.`` Things that work: evaluating it inside the thread
+(``await sync_to_async(list)(qs)``), ``async for`` over it, or ``qs.aiterator()``. Evaluation
+inside the thread or by ``async for`` also fills the QuerySet's result cache, after which the same
+object *can* be used freely (no further query); ``aiterator()`` does not fill it, so plain
+iteration afterwards raises again. The same holds for an async view under WSGI: it runs in an
+event loop too (asgiref's ``async_to_sync``), so the guard fires there as well.
+
+Why: ``Manager.all()`` returns ``get_queryset()`` without touching the database;
+``QuerySet.__iter__``/``__len__``/``__bool__``/``__getitem__``/``__repr__`` call ``_fetch_all()``,
+which runs ``ModelIterable.__iter__`` -> ``SQLCompiler.execute_sql`` -> ``connection.cursor()``,
+guarded by ``django.utils.asyncio.async_unsafe`` (raises when ``asyncio.get_running_loop()``
+finds a loop in the calling thread). ``QuerySet.__aiter__`` runs ``_fetch_all`` through
+``sync_to_async``; ``QuerySet.aiterator()`` pulls chunks through ``BaseIterable._async_generator``
+(``sync_to_async(next_slice)``) and never sets ``_result_cache``.
+"""
+
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db.models.query import QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+
+from harness.claims import Claim
+from harness.inprocess import handler, serve_once
+from project.library.models import Author
+
+CLAIM = Claim(
+    id="queryset-from-sync-to-async",
+    source="django/channels issue 1916",
+    claim=(
+        "A QuerySet returned from sync_to_async(Model.objects.all)() can be used freely afterwards"
+    ),
+    verdict="refuted",
+    reality=(
+        "sync_to_async(Model.objects.all)() returns a lazy, unevaluated QuerySet: no query ran. "
+        "Iterating it, list(), len(), bool(), indexing or repr() in async code then runs the query "
+        "on the event loop's thread and raises SynchronousOnlyOperation (HTTP 500 from a view, "
+        "under ASGI and WSGI). await sync_to_async(list)(qs), async for and aiterator() work; the "
+        "first two fill the result cache, after which the QuerySet can be used freely."
+    ),
+    mechanism=(
+        "Manager.all() -> get_queryset() builds a QuerySet without a query; QuerySet._fetch_all() "
+        "(from __iter__, __len__, __bool__, __getitem__, __repr__) -> SQLCompiler.execute_sql -> "
+        "BaseDatabaseWrapper.cursor(), guarded by django.utils.asyncio.async_unsafe; "
+        "QuerySet.__aiter__ wraps _fetch_all in sync_to_async; QuerySet.aiterator() uses "
+        "BaseIterable._async_generator and leaves _result_cache unset."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/ref/models/querysets/#when-querysets-are-evaluated",
+)
+pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+
+GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
+NAMES = ["Ada", "Grace"]
+
+# Everything that evaluates a QuerySet in plain (sync) Python.
+EVALUATIONS = {
+    "for": lambda qs: [author.name for author in qs],
+    "list": list,
+    "len": len,
+    "bool": bool,
+    "index": lambda qs: qs[0],
+    "repr": repr,
+}
+
+
+@pytest.fixture
+def authors():
+    return [Author.objects.create(name=name) for name in NAMES]
+
+
+@pytest.fixture
+def query_threads(monkeypatch):
+    """The thread on which each SQL query of the test was executed (or attempted)."""
+    threads = []
+    original = SQLCompiler.execute_sql
+
+    def execute_sql(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
+    return threads
+
+
+async def returned_queryset():
+    return await sync_to_async(Author.objects.order_by("pk").all)()
+
+
+async def test_no_query_runs_in_the_thread(authors, query_threads):
+    qs = await returned_queryset()
+    assert type(qs) is QuerySet and qs.model is Author
+    assert query_threads == []  # sync_to_async ran all(), which queries nothing
+
+
+@pytest.mark.parametrize("evaluate", EVALUATIONS.values(), ids=EVALUATIONS.keys())
+async def test_evaluating_it_in_async_code_raises(authors, query_threads, evaluate):
+    qs = await returned_queryset()
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        evaluate(qs)
+    assert str(raised.value) == GUARD_MESSAGE
+    # The query was attempted here, on the loop's thread, and stopped at the cursor.
+    frames = raised.traceback
+    assert frames[-1].frame.code.name == "inner"
+    assert frames[-1].path.as_posix().endswith("django/utils/asyncio.py")
+    assert frames[-2].frame.code.name == "execute_sql"
+    assert query_threads == [threading.get_ident()]
+
+
+async def test_list_inside_sync_to_async_works_and_fills_the_cache(authors, query_threads):
+    qs = await returned_queryset()
+    listed = await sync_to_async(list)(qs)
+    assert [a.name for a in listed] == NAMES
+    assert len(query_threads) == 1 and query_threads[0] != threading.get_ident()
+    # list(qs) iterated qs itself: its cache is full, so now it can be used freely.
+    assert [a.name for a in qs] == NAMES and len(qs) == 2 and qs[1].name == "Grace"
+    assert len(query_threads) == 1
+
+
+async def test_async_for_works_and_fills_the_cache(authors, query_threads):
+    qs = await returned_queryset()
+    assert [author.name async for author in qs] == NAMES
+    assert len(query_threads) == 1 and query_threads[0] != threading.get_ident()
+    assert [a.name for a in qs] == NAMES and bool(qs) is True
+    assert len(query_threads) == 1
+
+
+async def test_aiterator_works_but_leaves_the_queryset_unevaluated(authors, query_threads):
+    qs = await returned_queryset()
+    assert [author.name async for author in qs.aiterator()] == NAMES
+    assert len(query_threads) == 1 and query_threads[0] != threading.get_ident()
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        list(qs)
+    assert str(raised.value) == GUARD_MESSAGE
+
+
+EXPECTED_VIEWS = {
+    "from-sync-to-async": (500, None),
+    "listed-in-thread": (200, {"names": NAMES}),
+    "async-for": (200, {"names": NAMES}),
+    "aiterator": (200, {"names": NAMES}),
+}
+
+
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@pytest.mark.parametrize("form", EXPECTED_VIEWS)
+def test_async_view(authors, interface, form, caplog, evidence):
+    caplog.set_level("ERROR", logger="django.request")
+    path = f"/orm-async/queryset/{form}/"
+    hit = serve_once(interface, handler(interface), path)
+    status, body = EXPECTED_VIEWS[form]
+    assert hit.status == status
+    errors = [r for r in caplog.records if r.name == "django.request"]
+    if status == 200:
+        assert hit.json() == body
+        assert errors == []
+    else:
+        [record] = errors
+        assert record.getMessage() == f"Internal Server Error: {path}"
+        assert record.exc_info[0] is SynchronousOnlyOperation
+        assert str(record.exc_info[1]) == GUARD_MESSAGE
+    evidence(f"{interface} view {form}", status=hit.status)

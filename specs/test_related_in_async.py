@@ -1,0 +1,252 @@
+"""Following relations in async code.
+
+Claimed (a reading of Django's docs, Asynchronous support: Queries & the ORM): "Following a foreign
+key or a reverse relation works the same in async code as in sync code".
+
+What is true: only for what is already loaded. ``book.author`` on a book fetched without
+``select_related`` is a lazy load: a synchronous query run by the attribute access itself, on the
+event loop's thread, so Django raises ``SynchronousOnlyOperation: You cannot call this from an
+async context - use a thread or sync_to_async.`` There is no ``await book.author``. The same line
+works in sync code (e.g. inside ``sync_to_async``). ``book.author_id`` needs no query and works.
+With ``select_related("author")`` the author arrives in the same query and ``book.author`` works.
+A reverse relation is a manager: ``author.books.all()`` builds a QuerySet without a query, but
+iterating it raises like any QuerySet; ``async for`` over it, ``await author.books.afirst()`` and
+the other a-methods work, and so does iterating after ``prefetch_related("books")`` (the prefetch
+ran inside the ``aget``'s thread). Version differences: ``aprefetch_related_objects`` exists from
+Django 5.0, and ``aiterator()`` after ``prefetch_related()`` raises ``NotSupportedError`` before
+5.0 and prefetches from 5.0 on. Django 6.1's fetch modes do not make lazy loads async:
+``FETCH_PEERS`` still runs a sync query (``SynchronousOnlyOperation``), ``FETCH_RAISE`` raises its
+own ``FieldFetchBlocked`` in async and sync code alike.
+
+Why: ``ForwardManyToOneDescriptor.__get__`` calls ``get_object()`` (``qs.get(...)``) when the
+field's cache is empty (from 6.1 through ``instance._state.fetch_mode.fetch``), a plain sync query
+whose ``SQLCompiler.execute_sql`` asks for ``connection.cursor()``, guarded by
+``django.utils.asyncio.async_unsafe``. ``ReverseManyToOneDescriptor.__get__`` returns a
+``RelatedManager`` whose ``get_queryset()`` returns the prefetch cache when there is one, else a
+lazy QuerySet; its a-methods are the QuerySet's, each ``sync_to_async(...)``.
+"""
+
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import NotSupportedError
+from django.db.models.sql.compiler import SQLCompiler
+
+from harness.claims import Claim
+from harness.inprocess import handler, serve_once
+from harness.versions import requires_django
+from project.library.models import Author, Book
+
+CLAIM = Claim(
+    id="related-objects-in-async",
+    source="Django docs, Asynchronous support (Queries & the ORM)",
+    claim=(
+        "Following a foreign key or a reverse relation works the same in async code as in sync code"
+    ),
+    verdict="refuted",
+    reality=(
+        "In async code book.author raises SynchronousOnlyOperation unless the author was loaded "
+        "already (select_related, prefetch_related, an earlier access); book.author_id works. "
+        "Iterating author.books.all() raises too; async for over it, author.books.afirst() and "
+        "prefetch_related work. The same lines work in sync code. Django 6.1's fetch modes do "
+        "not change this."
+    ),
+    mechanism=(
+        "ForwardManyToOneDescriptor.__get__ -> get_object() -> QuerySet.get() -> "
+        "SQLCompiler.execute_sql -> BaseDatabaseWrapper.cursor(), guarded by "
+        "django.utils.asyncio.async_unsafe; ReverseManyToOneDescriptor.__get__ returns a "
+        "RelatedManager whose get_queryset() is lazy unless prefetched (django/db/models/fields/"
+        "related_descriptors.py)."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/db/queries/#async-queries",
+)
+pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+
+GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
+TITLES = ["Notes", "Sketch"]
+NO_PREFETCH = "Using QuerySet.aiterator() after prefetch_related() is not supported."
+
+
+@pytest.fixture
+def ada():
+    author = Author.objects.create(name="Ada")
+    for title in TITLES:
+        Book.objects.create(title=title, author=author)
+    return author
+
+
+@pytest.fixture
+def query_threads(monkeypatch):
+    """The thread on which each SQL query of the test was executed (or attempted)."""
+    threads = []
+    original = SQLCompiler.execute_sql
+
+    def execute_sql(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
+    return threads
+
+
+def assert_guard(raised):
+    assert str(raised.value) == GUARD_MESSAGE
+    frames = raised.traceback
+    assert frames[-1].frame.code.name == "inner"
+    assert frames[-1].path.as_posix().endswith("django/utils/asyncio.py")
+    assert frames[-2].frame.code.name == "execute_sql"
+
+
+def on_loop(threads):
+    """How many of the recorded queries ran (or were attempted) on this, the loop's, thread."""
+    return threads.count(threading.get_ident())
+
+
+# --- a foreign key ---------------------------------------------------------------------------
+
+
+async def test_lazy_foreign_key_raises(ada, query_threads):
+    book = await Book.objects.aget(title="Notes")
+    assert book.author_id == ada.pk  # the column itself: no query
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        book.author
+    assert_guard(raised)
+    # The attribute access itself ran the query, through the descriptor's get_object().
+    assert any(
+        f.frame.code.name == "get_object"
+        and f.path.as_posix().endswith("django/db/models/fields/related_descriptors.py")
+        for f in raised.traceback
+    )
+    assert on_loop(query_threads) == 1
+
+
+async def test_same_line_works_in_sync_code(ada, query_threads):
+    book = await Book.objects.aget(title="Notes")
+    author = await sync_to_async(lambda: book.author)()
+    assert author.name == "Ada"
+    assert on_loop(query_threads) == 0
+    assert book.author is author  # cached on the instance now: later access needs no query
+    assert len(query_threads) == 2
+
+
+async def test_select_related_foreign_key_works(ada, query_threads):
+    book = await Book.objects.select_related("author").aget(title="Notes")
+    assert book.author.name == "Ada"
+    assert len(query_threads) == 1 and on_loop(query_threads) == 0
+
+
+# --- a reverse relation ----------------------------------------------------------------------
+
+
+async def test_reverse_manager_builds_lazily_but_iterating_raises(ada, query_threads):
+    author = await Author.objects.aget(name="Ada")
+    books = author.books.order_by("pk")  # no query yet
+    assert len(query_threads) == 1 and on_loop(query_threads) == 0  # only the aget's
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        [book.title for book in books]
+    assert_guard(raised)
+    assert on_loop(query_threads) == 1
+
+
+async def test_reverse_async_for_and_a_methods_work(ada, query_threads):
+    author = await Author.objects.aget(name="Ada")
+    assert [book.title async for book in author.books.order_by("pk")] == TITLES
+    assert (await author.books.order_by("pk").afirst()).title == "Notes"
+    assert await author.books.acount() == 2
+    assert on_loop(query_threads) == 0
+
+
+async def test_prefetched_reverse_relation_iterates_without_a_query(ada, query_threads):
+    author = await Author.objects.prefetch_related("books").aget(name="Ada")
+    assert len(query_threads) == 2  # the author and the prefetch, both in the aget's thread
+    assert sorted(book.title for book in author.books.all()) == TITLES
+    assert len(query_threads) == 2 and on_loop(query_threads) == 0
+
+
+@requires_django(since="5.0")
+async def test_aprefetch_related_objects(ada, query_threads):
+    from django.db.models import aprefetch_related_objects
+
+    author = await Author.objects.aget(name="Ada")
+    await aprefetch_related_objects([author], "books")
+    assert sorted(book.title for book in author.books.all()) == TITLES
+    assert on_loop(query_threads) == 0
+
+
+@requires_django(since="5.0")
+async def test_aiterator_prefetches(ada, query_threads):
+    authors = [a async for a in Author.objects.prefetch_related("books").aiterator()]
+    assert sorted(book.title for book in authors[0].books.all()) == TITLES
+    assert on_loop(query_threads) == 0
+
+
+@requires_django(until="5.0")
+async def test_aiterator_refuses_prefetch_related(ada):
+    with pytest.raises(NotSupportedError) as raised:
+        [a async for a in Author.objects.prefetch_related("books").aiterator()]
+    assert str(raised.value) == NO_PREFETCH
+
+
+# --- Django 6.1's fetch modes ----------------------------------------------------------------
+
+
+async def follow_author(book, where):
+    if where == "async":
+        return book.author
+    return await sync_to_async(lambda: book.author)()
+
+
+@requires_django(since="6.1")
+async def test_fetch_peers_still_queries_synchronously(ada, query_threads):
+    from django.db.models import FETCH_PEERS
+
+    books = [b async for b in Book.objects.fetch_mode(FETCH_PEERS).order_by("pk")]
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        books[0].author
+    assert_guard(raised)
+    assert on_loop(query_threads) == 1
+
+
+@requires_django(since="6.1")
+@pytest.mark.parametrize("where", ["async", "sync"])
+async def test_fetch_raise_blocks_in_async_and_sync_alike(ada, where):
+    from django.core.exceptions import FieldFetchBlocked
+    from django.db.models import FETCH_RAISE
+
+    book = await Book.objects.fetch_mode(FETCH_RAISE).aget(title="Notes")
+    with pytest.raises(FieldFetchBlocked) as raised:
+        await follow_author(book, where)
+    assert str(raised.value) == "Fetching of Book.author blocked."
+
+
+# --- in a view, under ASGI and WSGI ----------------------------------------------------------
+
+EXPECTED_VIEWS = {
+    "book-author-lazy": (500, None),
+    "book-author-select-related": (200, {"author": "Ada"}),
+    "author-books-lazy": (500, None),
+    "author-books-async-for": (200, {"books": TITLES}),
+    "author-books-prefetched": (200, {"books": TITLES}),
+}
+
+
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@pytest.mark.parametrize("form", EXPECTED_VIEWS)
+def test_async_view(ada, interface, form, caplog, evidence):
+    caplog.set_level("ERROR", logger="django.request")
+    path = f"/orm-async/related/{form}/"
+    hit = serve_once(interface, handler(interface), path, "title=Notes&name=Ada")
+    status, body = EXPECTED_VIEWS[form]
+    assert hit.status == status
+    errors = [r for r in caplog.records if r.name == "django.request"]
+    if status == 200:
+        assert hit.json() == body
+        assert errors == []
+    else:
+        [record] = errors
+        assert record.getMessage() == f"Internal Server Error: {path}"
+        assert record.exc_info[0] is SynchronousOnlyOperation
+        assert str(record.exc_info[1]) == GUARD_MESSAGE
+    evidence(f"{interface} view {form}", status=hit.status)

@@ -1,0 +1,103 @@
+"""Sync views under an ASGI server: one after another, or side by side?
+
+Claimed (django/channels issue 1587, Django 3.1 under daphne): "Multiple requests to synchronous
+views are handled sequentially".
+
+What is true: not any more. Since Django 4.0 every ASGI server the spec serves on (uvicorn,
+daphne, hypercorn, granian, runserver with daphne) runs each request's sync view on a thread of
+its own, never on the event loop's thread, and requests to sync views are inside their views at
+the same time: N of them meet at a rendezvous. The thread is new for every request (a fresh
+single-thread executor each time), not one taken from a pool. In Django 3.x the claim was
+true: every sync view of the process ran on asgiref's one process-wide thread-sensitive thread
+(as the maintainers explain in that issue; not run here, tox starts at Django 4.2).
+(It is still true of Django's AsyncClient, which skips the per-request context: see
+specs/test_async_client_vs_server.py.)
+
+Why: ``ASGIHandler.__call__`` wraps each request in ``async with ThreadSensitiveContext()``, and
+``BaseHandler._get_response_async`` calls a sync view through ``sync_to_async(...,
+thread_sensitive=True)``. ``SyncToAsync.__call__`` finds the request's context in
+``SyncToAsync.thread_sensitive_context`` and gives it its own ``ThreadPoolExecutor(max_workers=1)``
+(``SyncToAsync.context_to_thread_executor``), which ``ThreadSensitiveContext.__aexit__`` shuts down
+when the request ends. Without that context (Django < 4.0, ticket #32889) the call falls through to
+the process-wide ``SyncToAsync.single_thread_executor``.
+"""
+
+import asyncio
+import re
+
+import pytest
+
+from harness.claims import Claim
+from harness.inprocess import asgi_get, handler
+from harness.plugin import serving
+from harness.probe import Volley, fire, get
+from harness.servers import ASGI_SERVERS
+
+CLAIM = Claim(
+    id="sync-views-under-asgi",
+    source="django/channels issue 1587",
+    claim="Multiple requests to synchronous views are handled sequentially",
+    verdict="refuted",
+    outcomes=dict.fromkeys(ASGI_SERVERS, "refuted"),
+    reality=(
+        "Under every ASGI server (Django >= 4.0) each request's sync view runs on a new thread of "
+        "its own, never the event loop's, and concurrent requests to sync views are inside their "
+        "views at the same time. Only Django 3.x (and the AsyncClient) ran them one at a time, on "
+        "one shared thread."
+    ),
+    mechanism=(
+        "django.core.handlers.asgi.ASGIHandler.__call__ (async with ThreadSensitiveContext() per "
+        "request); BaseHandler._get_response_async (sync view via sync_to_async(thread_sensitive="
+        "True)); asgiref.sync.SyncToAsync.__call__ (a ThreadPoolExecutor(max_workers=1) per "
+        "context in context_to_thread_executor, else the process-wide single_thread_executor)."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-performance",
+    since="4.0",
+)
+pytestmark = CLAIM.mark
+
+N = 3
+SYNC_VIEW = "/threads/sync/"
+# asgiref's per-request executor is a ThreadPoolExecutor(max_workers=1) with the default thread
+# names: "ThreadPoolExecutor-<executor number>_0".
+EXECUTOR_THREAD = re.compile(r"ThreadPoolExecutor-(\d+)_0")
+
+
+def assert_overlapped_on_own_threads(volley, n=N):
+    """Every request met the others inside its sync view, each on its own non-loop thread."""
+    assert volley.statuses == [200] * n
+    answers = [hit.json() for hit in volley.hits]
+    assert [a["meeting"] for a in answers] == ["met"] * n
+    assert len({a["thread"] for a in answers}) == n
+    for answer in answers:
+        assert answer["thread"] != answer["loop"]
+        assert EXECUTOR_THREAD.fullmatch(answer["name"]), answer["name"]
+    assert volley.max_in_flight == n, volley.intervals
+
+
+@serving(*ASGI_SERVERS)
+def test_sync_views_overlap_each_on_its_own_thread(server, meeting, evidence):
+    volley = fire(server.url, SYNC_VIEW, N, meeting=meeting)
+    assert_overlapped_on_own_threads(volley)
+    assert len({hit.json()["loop"] for hit in volley.hits}) == 1  # one loop served them all
+    evidence(f"{server.name} sync views", volley.summary())
+
+
+@serving(*ASGI_SERVERS)
+def test_every_request_gets_a_new_thread(server, evidence):
+    # One after another, so that no thread could be busy: still a new executor each time.
+    answers = [get(server.url, SYNC_VIEW).json() for _ in range(N)]
+    executors = [int(EXECUTOR_THREAD.fullmatch(a["name"]).group(1)) for a in answers]
+    assert len(set(executors)) == N, [a["name"] for a in answers]
+    assert executors == sorted(executors)  # numbered in creation order
+    assert all(a["thread"] != a["loop"] for a in answers)
+    evidence(f"{server.name} sequential", threads=[a["name"] for a in answers])
+
+
+async def test_in_process_asgi_handler_overlaps_too(meeting, evidence):
+    app = handler("asgi")
+    params = f"meet={meeting.port}&group=inproc-{id(app)}&n={N}&timeout_ms=300"
+    hits = await asyncio.gather(*(asgi_get(app, SYNC_VIEW, params) for _ in range(N)))
+    volley = Volley(list(hits))
+    assert_overlapped_on_own_threads(volley)
+    evidence("in-process ASGIHandler", volley.summary())

@@ -1,0 +1,228 @@
+"""A view that returns a coroutine.
+
+Claimed (Django docs, Asynchronous support, "Async views"): "A view may return a coroutine; Django
+awaits it".
+
+What is true: only in the sense the docs mean, "make the callable part of the view return a
+coroutine", and only when Django can tell beforehand. Django decides once, by looking at the view
+function, whether to await what it returns: an ``async def`` view, or a ``def`` marked with
+``markcoroutinefunction``, is called and the coroutine that call returns is awaited (200, the
+coroutine's body runs). A coroutine handed back as the *result* is never awaited, in both ways
+people write it (project/views/view_kinds.py):
+
+- an ``async def`` view that does ``return greeting(request)`` without ``await``;
+- a plain ``def`` view that returns ``greeting(request)``.
+
+Both fail the same way under WSGI and ASGI, in process and on every server: ``ValueError("The view
+project.views.view_kinds.<name> didn't return an HttpResponse object. It returned an unawaited
+coroutine instead. You may need to add an 'await' into your view.")``, raised by
+``BaseHandler.check_response``, logged by ``django.request`` as "Internal Server Error: <path>",
+turned into HTTP 500. ``greeting``'s body never runs, and Python reports "coroutine 'greeting' was
+never awaited" once the coroutine is collected.
+
+The other guard, ``RuntimeError("Response is still a coroutine.")`` at the end of
+``BaseHandler._get_response_async``, is unreachable from a view's return value (``check_response``
+raises first). It fires only when a response's sync ``render()`` (as TemplateResponse has) hands
+back a coroutine, and only under ASGI: under WSGI nothing checks that result, and Django fails
+further on, outside its exception handling, with ``AttributeError: 'coroutine' object has no
+attribute '_resource_closers'`` (the WSGI server answers the 500 itself).
+
+Why: ``BaseHandler._get_response`` wraps the view in ``async_to_sync`` only if
+``iscoroutinefunction(view)``; ``_get_response_async`` wraps it in ``sync_to_async`` unless it is.
+Either way the result is passed to ``check_response``, which raises ``ValueError`` for ``None`` or
+``asyncio.iscoroutine(response)``; ``convert_exception_to_response`` (django/core/handlers/
+exception.py) turns that into the 500 and logs it via ``log_response``.
+"""
+
+import gc
+import html
+import warnings
+
+import pytest
+
+from harness.claims import Claim
+from harness.inprocess import asgi_get, handler, serve_once
+from harness.plugin import serving
+from harness.probe import get
+from harness.servers import SERVERS, ServerConfig
+from project.views import view_kinds
+
+CLAIM = Claim(
+    id="view-returns-coroutine",
+    source="Django docs, Asynchronous support (Async views)",
+    claim="A view may return a coroutine; Django awaits it",
+    verdict="conditional",
+    condition=(
+        "Holds only for a view Django recognises as async before calling it (async def, or a "
+        "def marked with asgiref.sync.markcoroutinefunction): the coroutine that call returns is "
+        "awaited. Refuted when a coroutine is the view's result (an async view returning an "
+        "un-awaited coroutine, or a plain def returning one): Django never awaits it and raises "
+        "ValueError, HTTP 500, on WSGI and ASGI alike."
+    ),
+    reality=(
+        "Django awaits the call of an async-marked view, never a coroutine a view returns. "
+        "BaseHandler.check_response raises ValueError(\"The view <module>.<name> didn't return "
+        "an HttpResponse object. It returned an unawaited coroutine instead. You may need to "
+        "add an 'await' into your view.\") (HTTP 500) and the coroutine never runs. "
+        "RuntimeError('Response is still a coroutine.') is only reached when a response's "
+        "render() returns a coroutine under ASGI."
+    ),
+    mechanism=(
+        "django.core.handlers.base.BaseHandler._get_response / _get_response_async choose "
+        "async_to_sync / sync_to_async by iscoroutinefunction(view), then call "
+        "BaseHandler.check_response (ValueError for None or asyncio.iscoroutine); "
+        "_get_response_async's final `if asyncio.iscoroutine(response)` guard follows render()."
+    ),
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+)
+pytestmark = CLAIM.mark
+
+BASE = "/view-kinds/coroutine/"
+RETURNED = ["async-returns-coroutine", "sync-returns-coroutine"]  # the claim, as people write it
+AWAITED = ["async-awaits", "marked-returns-coroutine"]  # what Django does await
+NEVER_AWAITED = "coroutine 'greeting' was never awaited"
+STILL_A_COROUTINE = "Response is still a coroutine."
+NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
+
+
+def unawaited_message(case):
+    name = case.replace("-", "_")
+    return (
+        f"The view project.views.view_kinds.{name} didn't return an HttpResponse object. It "
+        "returned an unawaited coroutine instead. You may need to add an 'await' into your view."
+    )
+
+
+interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+
+
+@pytest.fixture
+def greeted():
+    """Paths whose ``greeting`` coroutine body actually ran."""
+    view_kinds.GREETED.clear()
+    yield view_kinds.GREETED
+    view_kinds.GREETED.clear()
+
+
+@pytest.fixture
+def runtime_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield lambda: [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+
+def last_frame(exc_info):
+    tb = exc_info[2]
+    while tb.tb_next:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name, tb.tb_frame.f_code.co_filename
+
+
+def error_record(caplog, path):
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == f"Internal Server Error: {path}"
+    return record
+
+
+def forget_exception(caplog):
+    # The logged traceback keeps the view's frames, and with them the coroutine, alive; drop it
+    # so the coroutine is collected now and Python's 'never awaited' warning is seen here.
+    for record in caplog.records:
+        record.exc_info = None
+    gc.collect()
+
+
+@interfaces
+@pytest.mark.parametrize("case", RETURNED)
+def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog, runtime_warnings):
+    caplog.set_level("ERROR", logger="django.request")
+    path = BASE + case + "/"
+    hit = serve_once(interface, handler(interface), path)
+    assert hit.status == 500
+    assert b"<title>Server Error (500)</title>" in hit.body  # django.views.defaults.server_error
+    record = error_record(caplog, path)
+    assert record.exc_info[0] is ValueError
+    assert str(record.exc_info[1]) == unawaited_message(case)
+    name, filename = last_frame(record.exc_info)
+    assert (name, filename.endswith("django/core/handlers/base.py")) == ("check_response", True)
+    assert greeted == []  # the coroutine's body never ran
+    forget_exception(caplog)
+    assert runtime_warnings() == [NEVER_AWAITED]
+
+
+@interfaces
+@pytest.mark.parametrize("case", AWAITED)
+def test_a_view_known_to_be_async_is_awaited(interface, case, greeted, runtime_warnings):
+    path = BASE + case + "/"
+    hit = serve_once(interface, handler(interface), path)
+    assert (hit.status, hit.json()) == (200, {"greeting": "hello"})
+    assert greeted == [path]
+    gc.collect()
+    assert runtime_warnings() == []
+
+
+async def test_asgi_reaches_the_still_a_coroutine_guard_only_through_render(
+    caplog, greeted, runtime_warnings
+):
+    caplog.set_level("ERROR", logger="django.request")
+    path = BASE + "deferred-render/"
+    hit = await asgi_get(handler("asgi"), path)
+    assert hit.status == 500
+    record = error_record(caplog, path)
+    assert record.exc_info[0] is RuntimeError
+    assert str(record.exc_info[1]) == STILL_A_COROUTINE
+    assert last_frame(record.exc_info)[0] == "_get_response_async"
+    assert greeted == []
+    forget_exception(caplog)
+    assert runtime_warnings() == [NEVER_AWAITED]
+
+
+def test_wsgi_lets_a_coroutine_from_render_escape_as_attribute_error(greeted, runtime_warnings):
+    with pytest.raises(AttributeError) as raised:
+        serve_once("wsgi", handler("wsgi"), BASE + "deferred-render/")
+    assert str(raised.value) == NO_CLOSERS
+    assert last_frame((None, None, raised.tb))[0] == "get_response"  # BaseHandler.get_response
+    assert greeted == []
+    del raised
+    gc.collect()
+    assert runtime_warnings() == [NEVER_AWAITED]
+
+
+def get_with_output(server, path):
+    """One GET, and what the server printed while serving it."""
+    before = len(server.output())
+    hit = get(server.url, path)
+    return hit, server.output()[before:]
+
+
+# With DEBUG on, Django's own logging prints the error to the server's output (and the technical
+# 500 page carries it), so each server's 500 can be traced to the exact exception.
+@serving(*SERVERS, config=ServerConfig(debug=True))
+@pytest.mark.parametrize("case", RETURNED)
+def test_a_server_answers_500_with_the_check_response_error(server, case, evidence):
+    path = BASE + case + "/"
+    hit, output = get_with_output(server, path)
+    assert hit.status == 500
+    assert unawaited_message(case) in html.unescape(hit.body.decode())
+    assert f"ValueError: {unawaited_message(case)}" in output
+    evidence(f"{server.name} {case}", status=hit.status, error="ValueError")
+
+
+@serving(*SERVERS, config=ServerConfig(debug=True))
+def test_a_server_answers_500_for_a_coroutine_from_render(server, evidence):
+    hit, output = get_with_output(server, BASE + "deferred-render/")
+    assert hit.status == 500
+    expected = {
+        "asgi": f"RuntimeError: {STILL_A_COROUTINE}",  # Django's own 500
+        "wsgi": f"AttributeError: {NO_CLOSERS}",  # escaped Django: the server's 500
+    }
+    interface = SERVERS[server.name].interface
+    assert expected[interface] in output
+    evidence(f"{server.name} deferred render", status=hit.status, error=expected[interface])
+
+
+@serving(*SERVERS, config=ServerConfig(debug=True))
+@pytest.mark.parametrize("case", AWAITED)
+def test_a_server_awaits_a_view_known_to_be_async(server, case):
+    hit = get(server.url, BASE + case + "/")
+    assert (hit.status, hit.json()) == (200, {"greeting": "hello"})
