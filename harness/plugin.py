@@ -120,6 +120,43 @@ def evidence(request):
     return Evidence(request.node)
 
 
+# --- observing Django from inside the test process --------------------------------------------
+
+
+@pytest.fixture
+def query_threads(monkeypatch):
+    """The thread on which each SQL query of the test was executed (or attempted)."""
+    import threading
+
+    from django.db.models.sql.compiler import SQLCompiler
+
+    threads = []
+    original = SQLCompiler.execute_sql
+
+    def execute_sql(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
+    return threads
+
+
+@pytest.fixture
+def request_log(caplog):
+    """The django.request records from here on, as (logger, level, message), opened to DEBUG as
+    a LOGGING setting would."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="django.request")
+    caplog.clear()
+
+    def records():
+        return [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+                if r.name == "django.request"]  # fmt: skip
+
+    return records
+
+
 # --- servers and the meeting point -----------------------------------------------------------
 
 

@@ -40,7 +40,6 @@ middleware, and catches ``MiddlewareNotUsed`` with ``logger.debug("MiddlewareNot
 import asyncio
 import gc
 import json
-import logging
 import threading
 import warnings
 
@@ -121,18 +120,6 @@ def place(point, handler_thread, handler_loop):
     else:
         loop = "handler's loop" if point["loop"] == handler_loop else "other loop"
     return (point["at"], thread, loop)
-
-
-@pytest.fixture
-def request_log(caplog):
-    caplog.set_level(logging.DEBUG, logger="django.request")
-    caplog.clear()
-
-    def records():
-        return [(r.name, r.levelname, r.getMessage()) for r in caplog.records
-                if r.name == "django.request"]  # fmt: skip
-
-    return records
 
 
 # --- the flags ------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db.models.sql.compiler import SQLCompiler
 
 from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
@@ -64,20 +63,6 @@ NOT_AWAITABLE = "object User can't be used in 'await' expression"
 @pytest.fixture
 def ada():
     return User.objects.create(id=1, username="ada")
-
-
-@pytest.fixture
-def query_threads(monkeypatch):
-    """Records the thread on which each SQL query of the test is executed."""
-    threads = []
-    original = SQLCompiler.execute_sql
-
-    def execute_sql(self, *args, **kwargs):
-        threads.append(threading.get_ident())
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
-    return threads
 
 
 async def test_get_raises_before_any_query_where_a_loop_runs(ada, query_threads):

@@ -29,7 +29,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models.query import QuerySet
-from django.db.models.sql.compiler import SQLCompiler
 
 from harness.claims import Claim
 from harness.inprocess import handler, serve_once
@@ -77,20 +76,6 @@ EVALUATIONS = {
 @pytest.fixture
 def authors():
     return [Author.objects.create(name=name) for name in NAMES]
-
-
-@pytest.fixture
-def query_threads(monkeypatch):
-    """The thread on which each SQL query of the test was executed (or attempted)."""
-    threads = []
-    original = SQLCompiler.execute_sql
-
-    def execute_sql(self, *args, **kwargs):
-        threads.append(threading.get_ident())
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
-    return threads
 
 
 async def returned_queryset():

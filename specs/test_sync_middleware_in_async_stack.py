@@ -55,7 +55,6 @@ from harness.inprocess import asgi_get, wsgi_get
 from harness.plugin import serving
 from harness.probe import fire, get
 from harness.servers import ASGI_SERVERS, SERVERS, ServerConfig
-from project.middleware import STACKS
 from project.middleware_catalogue import TRAIL_HEADER, DebugRequestLogToStderr
 
 CLAIM = Claim(
@@ -115,19 +114,6 @@ def trail(hit):
     """Where the request ran: the middleware's header if it ran, else the view's own record."""
     header = hit.headers.get(TRAIL_HEADER.lower())
     return json.loads(header) if header else hit.json()["trail"]
-
-
-@pytest.fixture
-def request_log(caplog):
-    """The django.request records from here on, opened to DEBUG as a LOGGING setting would."""
-    caplog.set_level(logging.DEBUG, logger="django.request")
-    caplog.clear()
-
-    def records():
-        return [(r.name, r.levelname, r.getMessage()) for r in caplog.records
-                if r.name == "django.request"]  # fmt: skip
-
-    return records
 
 
 # --- what is logged, in process -----------------------------------------------------------

@@ -25,7 +25,6 @@ the process-wide ``SyncToAsync.single_thread_executor``.
 import asyncio
 import re
 
-import pytest
 
 from harness.claims import Claim
 from harness.inprocess import asgi_get, handler

@@ -24,7 +24,6 @@ for one that never started. Django sees an ordinary ``JsonResponse`` from the vi
 
 import warnings
 
-import pytest
 
 from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
