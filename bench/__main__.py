@@ -9,7 +9,6 @@ See docs/benchmarks/README.md for what is measured and why.
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
