@@ -36,8 +36,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--server",
         metavar="NAMES",
-        help="comma-separated servers to serve on (default: all of them; one whose package is "
-        f"missing is skipped): {', '.join(SERVERS)}",
+        help="comma-separated servers to serve on, or 'all' (the default; a server whose package "
+        f"is missing is skipped): {', '.join(SERVERS)}",
     )
     group.addoption(
         "--results",
@@ -59,7 +59,7 @@ _NEEDED_SERVERS = pytest.StashKey()
 
 def _selected_servers(config):
     option = config.getoption("--server")
-    if not option:
+    if not option or option == "all":
         return None
     names = [name.strip() for name in option.split(",") if name.strip()]
     unknown = [name for name in names if name not in SERVERS]

@@ -49,6 +49,9 @@ _BIND_FAILURE = re.compile(
 )
 
 
+_TIMED_OUT = object()  # a readiness request that got no answer in time
+
+
 class ServerMissing(RuntimeError):
     """The server's package is not installed; tests that need it are skipped with this text."""
 
@@ -344,6 +347,7 @@ class ServerProcess:
 
     def _wait_ready(self, token):
         deadline = time.monotonic() + self.start_timeout
+        patience = 0.25  # per readiness request; grows, for a server slowed by a loaded machine
         while True:
             if _BIND_FAILURE.search(self.output()[self._log_offset:]):
                 # Seen in the server's own words: fail now rather than after its bind retries.
@@ -356,7 +360,9 @@ class ServerProcess:
                     f"{self.kind.name} exited with code {self.proc.returncode} before it "
                     f"answered; its output:\n{self.output()}"
                 )
-            answer = self._ready_answer()
+            answer = self._ready_answer(patience)
+            if answer is _TIMED_OUT:
+                patience, answer = min(2.0, patience * 2), None
             if answer is not None:
                 # Our project answers with our token. A stack that makes every request fail
                 # (the seed's middleware) answers 500 instead; then the listening socket itself
@@ -374,13 +380,15 @@ class ServerProcess:
                 )
             time.sleep(0.05)
 
-    def _ready_answer(self):
+    def _ready_answer(self, timeout):
         """None while nothing answers HTTP; else the JSON answer ({} when it is not ours)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.25)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", "/__spec__/ready/")
             response = conn.getresponse()
             body = response.read()
+        except TimeoutError:
+            return _TIMED_OUT
         except (OSError, http.client.HTTPException):
             return None
         finally:
