@@ -348,6 +348,7 @@ class ServerProcess:
     def _wait_ready(self, token):
         deadline = time.monotonic() + self.start_timeout
         patience = 0.25  # per readiness request; grows, for a server slowed by a loaded machine
+        foreign = None
         while True:
             if _BIND_FAILURE.search(self.output()[self._log_offset:]):
                 # Seen in the server's own words: fail now rather than after its bind retries.
@@ -366,14 +367,17 @@ class ServerProcess:
             if answer is not None:
                 # Our project answers with our token. A stack that makes every request fail
                 # (the seed's middleware) answers 500 instead; then the listening socket itself
-                # must belong to our process.
+                # must belong to our process. Anything else may be a server still warming up:
+                # ask again until the deadline, and only then call it foreign.
                 if answer.get("token") == token or self._owns_port():
                     return
-                raise ServerStartError(
-                    f"something else answered on 127.0.0.1:{self.port} (not {self.kind.name}); "
-                    f"server output:\n{self.output()}"
-                )
+                foreign = answer.get("_answer", "an answer without our token")
             if time.monotonic() > deadline:
+                if foreign:
+                    raise ServerStartError(
+                        f"something else answered on 127.0.0.1:{self.port} (not "
+                        f"{self.kind.name}): {foreign}; server output:\n{self.output()}"
+                    )
                 raise ServerStartError(
                     f"{self.kind.name} did not answer on {self.url} within "
                     f"{self.start_timeout:.0f}s; its output:\n{self.output()}"
@@ -393,10 +397,12 @@ class ServerProcess:
             return None
         finally:
             conn.close()
+        seen = f"HTTP {response.status}, {body[:120]!r}"
         try:
-            return json.loads(body) if response.status == 200 else {}
+            answer = json.loads(body) if response.status == 200 else {}
         except ValueError:
-            return {}
+            answer = {}
+        return {**answer, "_answer": seen} if isinstance(answer, dict) else {"_answer": seen}
 
     def _owns_port(self):
         """Linux: is the socket listening on our port held by a process of the server's group?
