@@ -53,7 +53,7 @@ CLAIM = Claim(
         "Awaited I/O overlaps on uvicorn on one thread, unbounded by threads; on gunicorn gthread "
         "it overlaps only up to the worker's thread count, like sync views. Sync views waiting on "
         "I/O overlap on both servers. CPU-bound requests take at least their summed CPU time "
-        "everywhere (one GIL)."
+        "everywhere (one GIL). How much each gains, in requests/s: docs/benchmarks/README.md."
     ),
     mechanism=(
         "ASGIHandler.__call__ (ThreadSensitiveContext per request) and "
