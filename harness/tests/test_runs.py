@@ -24,7 +24,7 @@ import os, time
 import pytest
 from harness.claims import Claim
 from harness.plugin import serving
-from harness.servers import SERVERS, ServerKind
+from harness.servers import SERVERS, ServerKind, migrated_database
 from harness.probe import get
 
 CLAIM = Claim(
@@ -40,6 +40,7 @@ def test_server(server, server_pool, evidence):
     with open(os.environ["SPEC_RECORD"], "a") as record:  # every server the run has started
         for running in server_pool.running():
             record.write(f"{running.proc.pid} {running.port} {running.workdir}\\n")
+        record.write(f"db - {migrated_database().parent}\\n")
     assert get(server.url, "/__spec__/ping/").status == 200
     evidence(server.name, answered=True)
     mode = os.environ["SPEC_MODE"]
@@ -87,8 +88,9 @@ def servers_used(run_dir):
     used = []
     for line in sorted(set((run_dir / "servers.txt").read_text().splitlines())):
         pid, port, workdir = line.split()
-        shutil.rmtree(workdir, ignore_errors=True)
-        used.append((int(pid), int(port)))
+        shutil.rmtree(workdir, ignore_errors=True)  # a killed run cannot clean up after itself
+        if pid != "db":
+            used.append((int(pid), int(port)))
     return used
 
 
