@@ -142,10 +142,16 @@ def runs(tmp_path_factory):
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     ))  # fmt: skip
     yield started
-    for _, proc in started.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+    for run_dir, proc in started.values():
+        if proc.poll() is None:  # a run no test waited for (e.g. its tests went to another worker)
+            os.killpg(proc.pid, signal.SIGINT)  # lets it stop its servers and clean up
+            try:
+                proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+        if (run_dir / "servers.txt").exists():
+            servers_used(run_dir)  # removes what a killed run left on disk
 
 
 def test_a_passing_run_reports_verdicts_and_leaves_nothing(runs):
