@@ -119,3 +119,22 @@ def handler(interface, stack="none"):
 
     with middleware_stack(stack):
         return {"asgi": ASGIHandler, "wsgi": WSGIHandler}[interface]()
+
+
+def assert_view_outcome(interface, path, status, body, caplog, error=None, query=""):
+    """Serve ``path`` once and check the whole outcome: a 200 with ``body`` and nothing logged,
+    or ``status`` with exactly one "Internal Server Error" record carrying ``error``, an
+    ``(exception type, message)`` pair. Returns the hit."""
+    caplog.set_level("ERROR", logger="django.request")
+    hit = serve_once(interface, handler(interface), path, query)
+    assert hit.status == status
+    errors = [r for r in caplog.records if r.name == "django.request"]
+    if status == 200:
+        assert hit.json() == body
+        assert errors == []
+    else:
+        [record] = errors
+        assert record.getMessage() == f"Internal Server Error: {path}"
+        assert (record.exc_info[0], str(record.exc_info[1])) == error
+    return hit
+

@@ -31,7 +31,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models.query import QuerySet
 
 from harness.claims import Claim
-from harness.inprocess import handler, serve_once
+from harness.inprocess import assert_view_outcome
 from project.library.models import Author
 
 CLAIM = Claim(
@@ -140,18 +140,9 @@ EXPECTED_VIEWS = {
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 @pytest.mark.parametrize("form", EXPECTED_VIEWS)
 def test_async_view(authors, interface, form, caplog, evidence):
-    caplog.set_level("ERROR", logger="django.request")
-    path = f"/orm-async/queryset/{form}/"
-    hit = serve_once(interface, handler(interface), path)
     status, body = EXPECTED_VIEWS[form]
-    assert hit.status == status
-    errors = [r for r in caplog.records if r.name == "django.request"]
-    if status == 200:
-        assert hit.json() == body
-        assert errors == []
-    else:
-        [record] = errors
-        assert record.getMessage() == f"Internal Server Error: {path}"
-        assert record.exc_info[0] is SynchronousOnlyOperation
-        assert str(record.exc_info[1]) == GUARD_MESSAGE
+    hit = assert_view_outcome(
+        interface, f"/orm-async/queryset/{form}/", status, body, caplog,
+        error=(SynchronousOnlyOperation, GUARD_MESSAGE),
+    )  # fmt: skip
     evidence(f"{interface} view {form}", status=hit.status)

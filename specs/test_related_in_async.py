@@ -34,7 +34,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import NotSupportedError
 
 from harness.claims import Claim
-from harness.inprocess import handler, serve_once
+from harness.inprocess import assert_view_outcome
 from harness.versions import requires_django
 from project.library.models import Author, Book
 
@@ -220,18 +220,9 @@ EXPECTED_VIEWS = {
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 @pytest.mark.parametrize("form", EXPECTED_VIEWS)
 def test_async_view(ada, interface, form, caplog, evidence):
-    caplog.set_level("ERROR", logger="django.request")
-    path = f"/orm-async/related/{form}/"
-    hit = serve_once(interface, handler(interface), path, "title=Notes&name=Ada")
     status, body = EXPECTED_VIEWS[form]
-    assert hit.status == status
-    errors = [r for r in caplog.records if r.name == "django.request"]
-    if status == 200:
-        assert hit.json() == body
-        assert errors == []
-    else:
-        [record] = errors
-        assert record.getMessage() == f"Internal Server Error: {path}"
-        assert record.exc_info[0] is SynchronousOnlyOperation
-        assert str(record.exc_info[1]) == GUARD_MESSAGE
+    hit = assert_view_outcome(
+        interface, f"/orm-async/related/{form}/", status, body, caplog,
+        error=(SynchronousOnlyOperation, GUARD_MESSAGE), query="title=Notes&name=Ada",
+    )  # fmt: skip
     evidence(f"{interface} view {form}", status=hit.status)
