@@ -128,13 +128,18 @@ def assert_view_outcome(interface, path, status, body, caplog, error=None, query
     caplog.set_level("ERROR", logger="django.request")
     hit = serve_once(interface, handler(interface), path, query)
     assert hit.status == status
-    errors = [r for r in caplog.records if r.name == "django.request"]
     if status == 200:
         assert hit.json() == body
-        assert errors == []
+        assert [r for r in caplog.records if r.name == "django.request"] == []
     else:
-        [record] = errors
-        assert record.getMessage() == f"Internal Server Error: {path}"
+        record = server_error_record(caplog, path)
         assert (record.exc_info[0], str(record.exc_info[1])) == error
     return hit
+
+
+def server_error_record(caplog, path):
+    """The one record Django logged for a request that became its 500 page."""
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == f"Internal Server Error: {path}"
+    return record
 

@@ -46,7 +46,7 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from harness.claims import Claim
-from harness.inprocess import asgi_get, handler, serve_once
+from harness.inprocess import asgi_get, handler, serve_once, server_error_record
 from project.library.models import Author, Book
 from project.views.transactions import Rollback
 
@@ -95,9 +95,8 @@ def request_errors(caplog):
     caplog.set_level("ERROR", logger="django.request")
 
     def errors(path):
-        records = [r for r in caplog.records if r.name == "django.request"]
-        assert [r.getMessage() for r in records] == [f"Internal Server Error: {path}"]
-        return [(r.exc_info[0], str(r.exc_info[1])) for r in records]
+        record = server_error_record(caplog, path)
+        return [(record.exc_info[0], str(record.exc_info[1]))]
 
     return errors
 

@@ -41,7 +41,7 @@ import warnings
 import pytest
 
 from harness.claims import Claim
-from harness.inprocess import asgi_get, handler, serve_once
+from harness.inprocess import asgi_get, handler, serve_once, server_error_record
 from harness.plugin import serving
 from harness.probe import get
 from harness.servers import SERVERS, ServerConfig
@@ -118,12 +118,6 @@ def last_frame(exc_info):
     return tb.tb_frame.f_code.co_name, tb.tb_frame.f_code.co_filename
 
 
-def error_record(caplog, path):
-    [record] = [r for r in caplog.records if r.name == "django.request"]
-    assert record.getMessage() == f"Internal Server Error: {path}"
-    return record
-
-
 def forget_exception(caplog):
     # The logged traceback keeps the view's frames, and with them the coroutine, alive; drop it
     # so the coroutine is collected now and Python's 'never awaited' warning is seen here.
@@ -140,7 +134,7 @@ def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog,
     hit = serve_once(interface, handler(interface), path)
     assert hit.status == 500
     assert b"<title>Server Error (500)</title>" in hit.body  # django.views.defaults.server_error
-    record = error_record(caplog, path)
+    record = server_error_record(caplog, path)
     assert record.exc_info[0] is ValueError
     assert str(record.exc_info[1]) == unawaited_message(case)
     name, filename = last_frame(record.exc_info)
@@ -168,7 +162,7 @@ async def test_asgi_reaches_the_still_a_coroutine_guard_only_through_render(
     path = BASE + "deferred-render/"
     hit = await asgi_get(handler("asgi"), path)
     assert hit.status == 500
-    record = error_record(caplog, path)
+    record = server_error_record(caplog, path)
     assert record.exc_info[0] is RuntimeError
     assert str(record.exc_info[1]) == STILL_A_COROUTINE
     assert last_frame(record.exc_info)[0] == "_get_response_async"
