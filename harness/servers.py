@@ -131,6 +131,10 @@ def _uvicorn_argv(kind, config, port):
         "--workers", str(config.workers),
         "--loop", "asyncio", "--http", "h11",
         "--no-access-log",
+        # With several workers the supervisor kills a child that does not answer its health check
+        # within 5 s (the default) — which a child still importing Django on a loaded machine
+        # may not: give it time, so start-up load never turns into a dead worker.
+        *(["--timeout-worker-healthcheck", "30"] if config.workers > 1 else []),
     ]  # fmt: skip
 
 
