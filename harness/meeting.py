@@ -1,26 +1,59 @@
 """The meeting point: a loopback TCP service that proves requests overlapped.
 
-A view under test connects and sends ``meet GROUP N TIMEOUT_MS``. The answer is ``met`` when,
-while that caller was waiting, N callers of GROUP were waiting at the same time, and ``alone``
-when TIMEOUT_MS passed first. A ``met`` cannot be produced by requests that ran one after another,
-so it is evidence of concurrency that no stopwatch can fake; an ``alone`` from every caller, with
-non-overlapping server-side intervals, is evidence of serialization.
+A view under test connects and sends ``meet GROUP N CAP_MS PID`` (harness/protocol.py). The
+answer is ``met`` when, while that caller was waiting, N callers of GROUP were waiting at the same
+time. A ``met`` cannot be produced by requests that ran one after another, so it is evidence of
+concurrency that no stopwatch can fake.
+
+How long a lone caller waits is decided by progress, not by a window (harness/progress.py): it
+waits while the callers' processes (each caller's process group: a server and its workers) and
+this test process keep running or wanting to run, up to CAP_MS, and gets ``alone`` as soon as all
+of them have gone quiet. Quiet means nobody can arrive any more: the others are stuck behind the
+caller (one event loop, a thread bound, a lock). So
+
+- a rendezvous that happens costs nothing, and a loaded machine only makes a caller wait longer;
+- one that cannot happen ends within ``progress.QUIET``, not after a long window;
+- once a group has given up, later callers of it get ``alone`` at once (the group stays broken:
+  the callers it needed have left), so a serial server costs one quiet span per group, not one
+  per request.
 
 ``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test waits for it
 with ``wait_announced``.
 """
 
+import os
 import socketserver
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+
+from harness import progress
+from harness.protocol import parse_meet
 
 
 @dataclass
 class _Group:
+    activity: progress.Activity = field(default_factory=progress.Activity)
+    quiet: progress.Quiet = None
     waiting: int = 0
     max_waiting: int = 0
     meetings: int = 0
     arrivals: int = 0
+    given_up: str = ""  # "quiet" or "cap": why the group stopped waiting
+    watched: set = field(default_factory=set)
+
+    def __post_init__(self):
+        self.quiet = progress.Quiet(self.activity)
+
+    def watch(self, pid):
+        if pid in self.watched:
+            return
+        self.watched.add(pid)
+        if pid != os.getpid():
+            try:
+                self.activity.add(group=os.getpgid(pid))
+            except OSError:  # gone already
+                self.activity.add(pid=pid)
 
 
 class MeetingPoint:
@@ -28,13 +61,14 @@ class MeetingPoint:
         self._cond = threading.Condition()
         self._groups = {}
         self._announced = {}
+        self._stopping = False
         point = self
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 words = self.rfile.readline().decode().split()
-                if words and words[0] == "meet" and len(words) == 4:
-                    answer = point._meet(words[1], int(words[2]), int(words[3]) / 1000)
+                if words and words[0] == "meet" and len(words) == 5:
+                    answer = point._meet(*parse_meet(words))
                 elif words and words[0] == "announce" and len(words) == 2:
                     point._announce(words[1])
                     answer = "ok"
@@ -52,6 +86,7 @@ class MeetingPoint:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name="meeting-watch")
 
     @property
     def port(self):
@@ -59,12 +94,17 @@ class MeetingPoint:
 
     def start(self):
         self._thread.start()
+        self._watcher.start()
         return self
 
     def stop(self):
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self._watcher.join(timeout=5)
 
     def __enter__(self):
         return self.start()
@@ -72,19 +112,48 @@ class MeetingPoint:
     def __exit__(self, *exc):
         self.stop()
 
-    def _meet(self, name, n, timeout):
+    def _meet(self, name, n, cap, pid):
         with self._cond:
             group = self._groups.setdefault(name, _Group())
+            group.watch(pid)
             group.arrivals += 1
+            if group.given_up:
+                return "alone"
             group.waiting += 1
             group.max_waiting = max(group.max_waiting, group.waiting)
             seen = group.meetings
             if group.waiting >= n:
                 group.meetings += 1
-                self._cond.notify_all()
-            met = self._cond.wait_for(lambda: group.meetings > seen, timeout=timeout)
+            group.quiet.progress()  # an arrival is progress
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: group.meetings > seen or group.given_up, timeout=cap)
             group.waiting -= 1
-            return "met" if met else "alone"
+            if group.meetings > seen:
+                return "met"
+            group.given_up = group.given_up or "cap"
+            self._cond.notify_all()
+            return "alone"
+
+    def _watch(self):
+        """Give up on a group whose processes have all gone quiet (one thread samples them all)."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._stopping or any(self._waiting_groups()), timeout=None
+                )
+                if self._stopping:
+                    return
+                groups = list(self._waiting_groups())
+            for group in groups:
+                if group.quiet.stalled():
+                    with self._cond:
+                        if group.waiting and not group.given_up:
+                            group.given_up = "quiet"
+                            self._cond.notify_all()
+            time.sleep(progress.SAMPLE)
+
+    def _waiting_groups(self):
+        return (g for g in self._groups.values() if g.waiting and not g.given_up)
 
     def _announce(self, label):
         with self._cond:
@@ -99,3 +168,9 @@ class MeetingPoint:
         """The most callers of one group that were waiting here at the same time."""
         with self._cond:
             return self._groups[name].max_waiting if name in self._groups else 0
+
+    def given_up(self, name):
+        """Why the group's callers stopped waiting without meeting: "quiet" (nobody could make
+        progress any more), "cap" (the cap ran out while they still could), or "" (never)."""
+        with self._cond:
+            return self._groups[name].given_up if name in self._groups else ""

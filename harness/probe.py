@@ -23,7 +23,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 
-STAMP = "X-Spec-"
+from harness.protocol import STAMP_PREFIX as STAMP
 
 
 @dataclass
@@ -168,12 +168,17 @@ def get(base_url, path, params=None, timeout=10.0):
         conn.close()
 
 
-def fire(base_url, path, n=3, params=None, meeting=None, timeout_ms=300, timeout=15.0):
+def meeting_params(meeting, n, group=None):
+    """Query parameters that send a view to ``meeting`` as one of ``n`` (project/evidence.py)."""
+    return {"meet": meeting.port, "group": group or uuid.uuid4().hex[:12], "n": n}
+
+
+def fire(base_url, path, n=3, params=None, meeting=None, timeout=15.0):
     """Send n GETs at once. With ``meeting``, each request is told to meet the others there."""
-    group = uuid.uuid4().hex[:12]
     params = dict(params or {})
     if meeting is not None:
-        params.update(meet=meeting.port, group=group, n=n, timeout_ms=timeout_ms)
+        params.update(meeting_params(meeting, n))
+    group = params.get("group", "")
     hits = [None] * n
     errors = []
     gate = threading.Barrier(n)

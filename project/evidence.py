@@ -11,6 +11,11 @@ other and with the test process.
 ``?announce=PORT&label=L`` makes the view tell the harness's meeting point (``harness/meeting.py``)
 "I have started" before its body runs, so a test can act while a request is known to be inside
 the view. It is a blocking loopback write of a few bytes, after the enter stamp.
+
+``meet``/``ameet`` are the views' side of the rendezvous (the line format is harness/protocol.py):
+a blocking call that holds the thread (and, in an async view, the event loop) and an awaited one
+that frees the loop while it waits. ``meeting_args(request)`` reads ``?meet=PORT&group=G&n=N``
+(and an optional ``cap_ms``).
 """
 
 import asyncio
@@ -22,7 +27,32 @@ from functools import wraps
 
 from asgiref.sync import iscoroutinefunction
 
-HEADER_PREFIX = "X-Spec-"
+from harness.protocol import MEET_CAP_MS, STAMP_PREFIX, meet_line
+
+
+def meeting_args(request):
+    """(port, group, n, cap_ms) from ``?meet=PORT&group=G&n=N[&cap_ms=C]``."""
+    get = request.GET
+    return int(get["meet"]), get["group"], int(get["n"]), int(get.get("cap_ms", MEET_CAP_MS))
+
+
+def meet(port, group, n, cap_ms=MEET_CAP_MS):
+    """Wait at the meeting point, blocking this thread; returns "met" or "alone"."""
+    with socket.create_connection(("127.0.0.1", port), timeout=cap_ms / 1000 + 5) as conn:
+        conn.sendall(meet_line(group, n, cap_ms))
+        return conn.makefile().readline().strip()
+
+
+async def ameet(port, group, n, cap_ms=MEET_CAP_MS):
+    """Wait at the meeting point, awaiting: the event loop serves others meanwhile."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(meet_line(group, n, cap_ms))
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 def _announce(request):
@@ -66,7 +96,7 @@ class _Stamp:
             "Loop": self.loop,
             "Cpu": cpu,
         }.items():
-            response[HEADER_PREFIX + name] = str(value)
+            response[STAMP_PREFIX + name] = str(value)
         return response
 
 

@@ -47,7 +47,7 @@ from django.test.client import AsyncClientHandler
 from harness.claims import Claim
 from harness.inprocess import asgi_get, handler, http_scope
 from harness.plugin import serving
-from harness.probe import Hit, Volley, fire
+from harness.probe import Hit, Volley, fire, meeting_params
 from harness.servers import ASGI_SERVERS
 from harness.versions import by_version, requires_django
 
@@ -105,20 +105,16 @@ def asgi_handler_route():
 ROUTES = {"AsyncClient": async_client_route, "ASGIHandler": asgi_handler_route}
 
 
-def meeting_query(meeting, timeout_ms):
-    return f"meet={meeting.port}&group={uuid.uuid4().hex[:12]}&n={N}&timeout_ms={timeout_ms}"
-
-
-async def gather_sync_views(route, meeting, timeout_ms):
+async def gather_sync_views(route, meeting):
     send = ROUTES[route]()
-    query = meeting_query(meeting, timeout_ms)
+    query = urllib.parse.urlencode(meeting_params(meeting, N))
     return Volley(list(await asyncio.gather(*(send(SYNC_VIEW, query) for _ in range(N)))))
 
 
 async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, evidence):
-    # A short rendezvous timeout: requests that do overlap meet within milliseconds.
+    # The first request waits alone until nothing else can run: the others queue behind it.
     shared = shared_thread()
-    volley = await gather_sync_views("AsyncClient", meeting, timeout_ms=100)
+    volley = await gather_sync_views("AsyncClient", meeting)
     assert volley.statuses == [200] * N
     assert [hit.json()["meeting"] for hit in volley.hits] == ["alone"] * N
     assert volley.max_in_flight == 1, volley.intervals
@@ -130,7 +126,7 @@ async def test_asgi_handler_runs_the_same_requests_together(meeting, evidence):
     # Started first, so that it is alive while the requests run: idents of threads that ended
     # may be handed to new threads.
     shared = shared_thread()
-    volley = await gather_sync_views("ASGIHandler", meeting, timeout_ms=300)
+    volley = await gather_sync_views("ASGIHandler", meeting)
     assert [hit.json()["meeting"] for hit in volley.hits] == ["met"] * N
     threads = {hit.json()["thread"] for hit in volley.hits}
     assert len(threads) == N and shared not in threads

@@ -24,7 +24,6 @@ registers that executor in ``AsyncToSync.loop_thread_executors`` for the new loo
 
 import re
 import threading
-import uuid
 from urllib.parse import urlencode
 
 import pytest
@@ -32,7 +31,7 @@ import pytest
 from harness.claims import Claim
 from harness.inprocess import asgi_get, handler, serve_once
 from harness.plugin import serving
-from harness.probe import get
+from harness.probe import get, meeting_params
 from harness.servers import WSGI_SERVERS
 
 CLAIM = Claim(
@@ -74,10 +73,6 @@ SERVER_THREAD = {
 on_wsgi = serving(*CLAIM.servers_where("holds"))
 
 
-def meeting_params(meeting, k, timeout_ms=300):
-    return {"meet": meeting.port, "group": uuid.uuid4().hex[:12], "k": k, "timeout_ms": timeout_ms}
-
-
 def view_report(hit):
     assert hit.status == 200, hit.body[:300]
     return hit.json()
@@ -97,9 +92,13 @@ def test_gathered_awaits_in_one_view_overlap(server, meeting, evidence):
 
 @on_wsgi
 def test_the_same_awaits_one_after_another_never_meet(server, meeting):
-    # The rendezvous tells the two apart: awaited in turn, each waits alone until its timeout.
-    report = view_report(get(server.url, ONE_BY_ONE, meeting_params(meeting, 2, timeout_ms=100)))
+    # The rendezvous tells the two apart: awaited in turn, the first waits alone until nothing
+    # runs any more (nobody else can arrive), and the second finds the meeting given up.
+    params = meeting_params(meeting, 2)
+    report = view_report(get(server.url, ONE_BY_ONE, params))
     assert report["meetings"] == ["alone", "alone"]
+    assert meeting.max_waiting(params["group"]) == 1
+    assert meeting.given_up(params["group"]) == "quiet"
 
 
 @on_wsgi
@@ -118,7 +117,7 @@ def test_each_request_gets_a_new_loop_on_a_new_thread(server, evidence):
 def test_in_process_wsgi_runs_the_view_off_the_callers_thread():
     """WSGIHandler called from this thread, as a server's thread calls it."""
     app = handler("wsgi")
-    reports = [view_report(serve_once("wsgi", app, GATHERED, "k=0")) for _ in range(2)]
+    reports = [view_report(serve_once("wsgi", app, GATHERED, "n=0")) for _ in range(2)]
     caller = threading.get_ident()
     for report in reports:
         assert report["view_thread"]["id"] != caller  # the loop runs on a thread of its own
@@ -129,7 +128,7 @@ def test_in_process_wsgi_runs_the_view_off_the_callers_thread():
 async def test_in_process_asgi_runs_the_view_on_the_servers_loop():
     """Contrast: ASGIHandler awaits the view on the loop that drives it, the same every time."""
     app = handler("asgi")
-    reports = [view_report(await asgi_get(app, GATHERED, "k=0")) for _ in range(2)]
+    reports = [view_report(await asgi_get(app, GATHERED, "n=0")) for _ in range(2)]
     for report in reports:
         assert report["view_thread"]["id"] == threading.get_ident()
         assert report["sync_thread"]["id"] != threading.get_ident()

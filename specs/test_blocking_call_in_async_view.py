@@ -95,11 +95,12 @@ def test_quiz_view_serializes_requests(server, evidence):
 @serialized_on
 def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
     # The rendezvous needs all N requests inside at once; a blocked loop lets in one at a time.
-    # (Requests that do overlap arrive within milliseconds, so a short wait decides it.)
-    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting, timeout_ms=100)
+    # The first waits until nothing runs any more: the others cannot even be read.
+    volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting)
     assert volley.meetings == ["alone"] * N
     assert volley.max_in_flight == 1
     assert meeting.max_waiting(volley.group) == 1
+    assert meeting.given_up(volley.group) == "quiet"
     evidence(f"{server.name} blocking I/O", volley.summary())
 
 

@@ -51,6 +51,7 @@ import pytest
 from harness.claims import Claim
 from harness.inprocess import handler, http_scope
 from harness.plugin import serving
+from harness.protocol import meet_line
 from harness.servers import SERVERS
 from harness.versions import by_version
 
@@ -100,7 +101,6 @@ WARNED_FROM = by_version({
     "4.2": {"asgi": "django/http/response.py", "wsgi": "django/http/response.py"},
     "5.2": {"asgi": "django/core/handlers/asgi.py", "wsgi": __file__},
 })  # fmt: skip
-MEET_TIMEOUT_MS = 300
 # daphne (and runserver, which runs daphne) never shows the warning: Twisted's logging takes over
 # Python's warnings. (specs/test_unawaited_sleep.py sees the same.)
 SHOWS_WARNINGS = {name: name not in ("daphne", "runserver-daphne") for name in SERVERS}
@@ -144,12 +144,12 @@ def join_meeting(meeting, group):
     """The client's side of the rendezvous, from a thread of its own, so that reading goes on.
 
     Its own answer is not needed (the generator reports the meeting in the body), so nobody
-    waits for it: when the body was buffered it would only wait out the timeout alone.
+    waits for it.
     """
 
     def meet():
-        with socket.create_connection(("127.0.0.1", meeting.port), timeout=10) as conn:
-            conn.sendall(f"meet {group} 2 {MEET_TIMEOUT_MS}\n".encode())
+        with socket.create_connection(("127.0.0.1", meeting.port), timeout=30) as conn:
+            conn.sendall(meet_line(group, 2))
             conn.makefile().readline()
 
     threading.Thread(target=meet, daemon=True).start()
@@ -164,7 +164,7 @@ def complete(body):
 
 
 def params(meeting, group):
-    return f"meet={meeting.port}&group={group}&timeout_ms={MEET_TIMEOUT_MS}"
+    return f"meet={meeting.port}&group={group}"
 
 
 @pytest.fixture

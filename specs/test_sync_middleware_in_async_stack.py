@@ -42,7 +42,6 @@ import json
 import logging
 import threading
 import urllib.parse
-import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -53,7 +52,7 @@ from django.test import override_settings
 from harness.claims import Claim
 from harness.inprocess import asgi_get, wsgi_get
 from harness.plugin import serving
-from harness.probe import fire, get
+from harness.probe import fire, get, meeting_params
 from harness.servers import ASGI_SERVERS, SERVERS, ServerConfig
 from project.middleware_catalogue import TRAIL_HEADER, DebugRequestLogToStderr
 
@@ -245,9 +244,7 @@ def test_where_one_request_runs(interface, middleware, view, evidence):
 async def test_each_request_in_flight_holds_a_middleware_thread_of_its_own(meeting, evidence):
     app = build("asgi", [SYNC_TRAIL], debug=False)
     n = 3
-    query = urllib.parse.urlencode(
-        dict(meet=meeting.port, group=uuid.uuid4().hex[:12], n=n, timeout_ms=300)
-    )
+    query = urllib.parse.urlencode(meeting_params(meeting, n))
     hits = await asyncio.gather(*(asgi_get(app, PROBE + "async-meet/", query) for _ in range(n)))
     # All n were inside the view at once, each with its middleware thread blocked waiting on it.
     assert [hit.json()["meeting"] for hit in hits] == ["met"] * n

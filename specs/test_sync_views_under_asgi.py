@@ -24,12 +24,13 @@ the process-wide ``SyncToAsync.single_thread_executor``.
 
 import asyncio
 import re
+from urllib.parse import urlencode
 
 
 from harness.claims import Claim
 from harness.inprocess import asgi_get, handler
 from harness.plugin import serving
-from harness.probe import Volley, fire, get
+from harness.probe import Volley, fire, get, meeting_params
 from harness.servers import ASGI_SERVERS
 
 CLAIM = Claim(
@@ -95,7 +96,7 @@ def test_every_request_gets_a_new_thread(server, evidence):
 
 async def test_in_process_asgi_handler_overlaps_too(meeting, evidence):
     app = handler("asgi")
-    params = f"meet={meeting.port}&group=inproc-{id(app)}&n={N}&timeout_ms=300"
+    params = urlencode(meeting_params(meeting, N))
     hits = await asyncio.gather(*(asgi_get(app, SYNC_VIEW, params) for _ in range(N)))
     volley = Volley(list(hits))
     assert_overlapped_on_own_threads(volley)

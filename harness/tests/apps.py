@@ -17,11 +17,12 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+from harness.protocol import meet_line
+
 
 def _meeting_line(query):
     params = {k: v[0] for k, v in parse_qs(query).items()}
-    line = f"meet {params['group']} {params['n']} {params.get('timeout_ms', 300)}\n"
-    return int(params["meet"]), line.encode()
+    return int(params["meet"]), meet_line(params["group"], params["n"])
 
 
 def _stamps(enter, exit_):

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from harness.meeting import MeetingPoint
+from harness.protocol import meet_line
 from harness.probe import fire, max_in_flight, union_ns
 from harness.servers import ServerConfig
 
@@ -32,9 +33,9 @@ def test_union_counts_overlap_once():
     assert union_ns([(0, 10), (5, 15), (20, 30)]) == 25
 
 
-def call_meeting(point, group, n, timeout_ms, answers):
+def call_meeting(point, group, n, cap_ms, answers):
     with socket.create_connection(("127.0.0.1", point.port)) as conn:
-        conn.sendall(f"meet {group} {n} {timeout_ms}\n".encode())
+        conn.sendall(meet_line(group, n, cap_ms))
         answers.append(conn.makefile().readline().strip())
 
 
@@ -67,7 +68,7 @@ SYNTHETIC = [
 @pytest.mark.parametrize("server_name, interface", SYNTHETIC)
 def test_probe_sees_a_known_serial_app_as_serial(server_pool, meeting, server_name, interface):
     server = server_pool.get(server_name, ServerConfig(app=f"harness.tests.apps:serial_{interface}"))
-    volley = fire(server.url, "/x/", 3, meeting=meeting, timeout_ms=100)
+    volley = fire(server.url, "/x/", 3, meeting=meeting)
     assert volley.meetings == ["alone"] * 3
     assert volley.max_in_flight == 1
     assert meeting.max_waiting(volley.group) == 1

@@ -22,7 +22,7 @@ def sync_view(request):
 
 
 async def async_meet(request):
-    """Waits at the harness's meeting point (?meet=PORT&group=G&n=N&timeout_ms=T)."""
+    """Waits at the harness's meeting point (?meet=PORT&group=G&n=N)."""
     note(request, "view")
     return JsonResponse({"meeting": await _await_meeting(request), "trail": request.trail})
 

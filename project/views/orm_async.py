@@ -7,17 +7,16 @@
 - ``related/<form>/`` (specs/test_related_in_async.py): following a foreign key and a reverse
   relation in an async view, lazily and the ways that work.
 
-The SQL probe: ``spec_probe(port, group, n, timeout_ms)`` is a function registered on every SQLite
+The SQL probe: ``spec_probe(port, group, n, cap_ms)`` is a function registered on every SQLite
 connection (``connection_created``), so it runs *inside* the database call, on whatever thread
 executes the query. It stamps enter and exit (``time.monotonic_ns``, one clock for every process)
 and its thread, and in between waits at the harness's meeting point (harness/meeting.py), which
 answers ``met`` only if ``n`` queries of ``group`` are inside the database at the same time and
-``alone`` after ``timeout_ms`` otherwise. A query that answers ``met`` provably overlapped others.
+``alone`` once no other can arrive. A query that answers ``met`` provably overlapped others.
 """
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -28,6 +27,7 @@ from django.db.models.expressions import RawSQL
 from django.http import JsonResponse
 from django.urls import path
 
+from project.evidence import MEET_CAP_MS, meet, meeting_args
 from project.library.models import Author, Book
 
 # --- the SQL probe ---------------------------------------------------------------------------
@@ -35,11 +35,9 @@ from project.library.models import Author, Book
 PROBE_AUTHOR = "probe"
 
 
-def _probe(port, group, n, timeout_ms):
+def _probe(port, group, n, cap_ms):
     enter = time.monotonic_ns()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"meet {group} {n} {timeout_ms}\n".encode())
-        answer = conn.makefile().readline().strip()
+    answer = meet(port, group, n, cap_ms)
     return json.dumps(
         {"answer": answer, "enter": enter, "exit": time.monotonic_ns(),
          "thread": threading.get_ident()}
@@ -55,10 +53,10 @@ def _install_probe(sender, connection, **kwargs):
 connection_created.connect(_install_probe, dispatch_uid="project.views.orm_async.probe")
 
 
-def probe_queryset(port, group, n, timeout_ms):
+def probe_queryset(port, group, n, cap_ms):
     """Authors named PROBE_AUTHOR (one row), each row carrying the probe's record as ``probe``."""
     return Author.objects.filter(name=PROBE_AUTHOR).annotate(
-        probe=RawSQL("spec_probe(%s, %s, %s, %s)", (port, group, n, timeout_ms))
+        probe=RawSQL("spec_probe(%s, %s, %s, %s)", (port, group, n, cap_ms))
     )
 
 
@@ -83,26 +81,17 @@ def _calls(queryset, mode, queries):
     raise ValueError(f"unknown mode {mode!r}")
 
 
-async def gather_probes(mode, queries, port, group, n, timeout_ms):
-    """Run ``queries`` probe queries with asyncio.gather; return their records and the time."""
-    calls = _calls(probe_queryset(port, group, n, timeout_ms), mode, queries)
-    start = time.monotonic_ns()
+async def gather_probes(mode, queries, port, group, n, cap_ms=MEET_CAP_MS):
+    """Run ``queries`` probe queries with asyncio.gather; return their records."""
+    calls = _calls(probe_queryset(port, group, n, cap_ms), mode, queries)
     authors = await asyncio.gather(*calls)
-    elapsed = time.monotonic_ns() - start
-    return {"queries": [json.loads(author.probe) for author in authors], "elapsed_ns": elapsed}
+    return {"queries": [json.loads(author.probe) for author in authors]}
 
 
 async def gather(request, mode):
-    """``?meet=PORT&group=G&n=N&timeout_ms=T[&queries=K]``: K (default N) gathered queries."""
-    n = int(request.GET["n"])
-    result = await gather_probes(
-        mode,
-        int(request.GET.get("queries", n)),
-        int(request.GET["meet"]),
-        request.GET["group"],
-        n,
-        int(request.GET.get("timeout_ms", 300)),
-    )
+    """``?meet=PORT&group=G&n=N[&queries=K]``: K (default N) gathered queries."""
+    port, group, n, cap_ms = meeting_args(request)
+    result = await gather_probes(mode, int(request.GET.get("queries", n)), port, group, n, cap_ms)
     result["loop_thread"] = threading.get_ident()
     # Where this request's thread-sensitive sync code runs (its "sync thread").
     result["sync_thread"] = await sync_to_async(threading.get_ident)()

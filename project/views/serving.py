@@ -2,44 +2,26 @@
 
 "External I/O" here is real network I/O: the view calls the harness's meeting point
 (``harness/meeting.py``) on 127.0.0.1, which answers ``met`` only once ``n`` callers of the same
-group are waiting at the same time (a rendezvous), and ``alone`` after its timeout otherwise.
+group are waiting at the same time (a rendezvous), and ``alone`` once nobody else can arrive.
 A request that gets ``met`` was therefore provably in flight together with the others.
 
-Query parameters: ``meet`` (the meeting point's port), ``group``, ``n``, ``timeout_ms`` for the I/O
-kinds; ``cpu_ms`` (thread CPU time to burn) for the CPU-bound kinds.
+Query parameters: ``meet`` (the meeting point's port), ``group``, ``n`` for the I/O kinds
+(project/evidence.py); ``cpu_ms`` (thread CPU time to burn) for the CPU-bound kinds.
 """
 
-import asyncio
-import socket
 import time
 
 from django.http import JsonResponse
 
-
-def _meeting_request(request):
-    port = int(request.GET["meet"])
-    line = "meet {} {} {}\n".format(
-        request.GET["group"], int(request.GET["n"]), int(request.GET.get("timeout_ms", 300))
-    )
-    return port, line.encode()
+from project.evidence import ameet, meet, meeting_args
 
 
 async def _await_meeting(request):
-    port, line = _meeting_request(request)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(line)
-    await writer.drain()
-    answer = await reader.readline()
-    writer.close()
-    await writer.wait_closed()
-    return answer.decode().strip()
+    return await ameet(*meeting_args(request))
 
 
 def _block_on_meeting(request):
-    port, line = _meeting_request(request)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(line)
-        return conn.makefile().readline().strip()
+    return meet(*meeting_args(request))
 
 
 def _burn_cpu(request):

@@ -13,7 +13,7 @@ next request_finished of the process, which is this request's as the spec sends 
 
 Streaming. ``/streaming/sync-iterator/`` and ``/streaming/async-iterator/`` return a
 ``StreamingHttpResponse`` over a sync or an async generator that yields ``first``, then meets the
-client at the meeting point (``?meet=PORT&group=G&timeout_ms=T``; the client joins once it holds
+client at the meeting point (``?meet=PORT&group=G``; the client joins once it holds
 the first chunk, so ``met`` happens only if that chunk reached it while the generator was still
 running), then yields the answer and, last, the instant it produced its last chunk.
 """
@@ -26,6 +26,8 @@ import uuid
 from django.core.signals import request_finished
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
+
+from project.evidence import ameet, meet
 
 # --- disconnects ------------------------------------------------------------------------------
 
@@ -113,8 +115,9 @@ def hold_sync(request):
 # --- streaming --------------------------------------------------------------------------------
 
 
-def _meet_line(request):
-    return "meet {} 2 {}\n".format(request.GET["group"], int(request.GET.get("timeout_ms", 300)))
+def _meeting(request):
+    # The generator and the client: two callers.
+    return int(request.GET["meet"]), request.GET["group"], 2
 
 
 def _where():
@@ -124,21 +127,13 @@ def _where():
 
 def _sync_chunks(request):
     yield f"first {_where()}\n".encode()
-    with socket.create_connection(("127.0.0.1", int(request.GET["meet"])), timeout=10) as conn:
-        conn.sendall(_meet_line(request).encode())
-        answer = conn.makefile().readline().strip()
-    yield f"meeting={answer}\n".encode()
+    yield f"meeting={meet(*_meeting(request))}\n".encode()
     yield f"last-produced={time.monotonic_ns()}\n".encode()
 
 
 async def _async_chunks(request):
     yield f"first {_where()}\n".encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", int(request.GET["meet"]))
-    writer.write(_meet_line(request).encode())
-    await writer.drain()
-    answer = (await reader.readline()).decode().strip()
-    writer.close()
-    yield f"meeting={answer}\n".encode()
+    yield f"meeting={await ameet(*_meeting(request))}\n".encode()
     yield f"last-produced={time.monotonic_ns()}\n".encode()
 
 

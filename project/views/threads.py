@@ -17,7 +17,7 @@ thread", "the event loop's thread" and "a thread of its own" apart:
 - ``until-disconnect/``: an async view that reports (through the meeting point) whether it ran to
   completion or was cancelled when the client went away.
 
-``?meet=PORT&group=G&n=N&timeout_ms=T`` makes the sync part block on the harness's meeting point
+``?meet=PORT&group=G&n=N`` makes the sync part block on the harness's meeting point
 (project/views/serving.py), so a test can prove that requests were inside at the same time.
 """
 

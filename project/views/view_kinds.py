@@ -21,6 +21,8 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import path
 from django.views import View
 
+from project.evidence import ameet
+
 # --- async-view-under-wsgi -------------------------------------------------------------------
 
 # Event loops get a serial number the first time a view sees them (per process), so a test can
@@ -43,21 +45,16 @@ def _this_thread():
     return {"id": thread.ident, "name": thread.name}
 
 
-async def _meet(port, group, n, timeout_ms):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"meet {group} {n} {timeout_ms}\n".encode())
-    await writer.drain()
-    answer = (await reader.readline()).decode().strip()
-    writer.close()
-    await writer.wait_closed()
-    return answer, threading.get_ident()
+async def _meet(port, group, n):
+    return await ameet(port, group, n), threading.get_ident()
 
 
 async def _meetings(request, together):
-    """``k`` awaits in one view, each waiting at the meeting point for all ``k`` of them."""
-    k, timeout_ms = int(request.GET.get("k", 0)), int(request.GET.get("timeout_ms", 300))
+    """``?meet=PORT&group=G&n=N``: N awaits in one view, each waiting at the meeting point for all
+    N of them (none without ``meet``)."""
+    k = int(request.GET.get("n", 0))
     port, group = int(request.GET.get("meet", 0)), request.GET.get("group", "-")
-    calls = [_meet(port, group, k, timeout_ms) for _ in range(k)]
+    calls = [_meet(port, group, k) for _ in range(k)]
     if together:
         results = await asyncio.gather(*calls)
     else:
