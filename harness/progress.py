@@ -74,17 +74,27 @@ def _busy_thread(pid, skip_tid):
     return False
 
 
-def group_members(pgid):
-    """The processes of process group ``pgid`` (a server and its workers)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) == pgid:
-                    members.append(int(entry))
-            except OSError:
-                pass
-    return members
+_GROUPS = {"at": None, "groups": {}}
+_GROUPS_LOCK = threading.Lock()
+
+
+def group_members(pgid, fresh=False):
+    """The processes of process group ``pgid`` (a server and its workers).
+
+    One scan of /proc serves every caller for ``_GROUP_REFRESH`` seconds (dozens of servers may
+    be waited for at once); ``fresh=True`` scans now."""
+    with _GROUPS_LOCK:
+        now = time.monotonic()
+        if fresh or _GROUPS["at"] is None or now - _GROUPS["at"] > _GROUP_REFRESH:
+            groups = {}
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        groups.setdefault(os.getpgid(int(entry)), []).append(int(entry))
+                    except OSError:
+                        pass
+            _GROUPS.update(at=now, groups=groups)
+        return list(_GROUPS["groups"].get(pgid, []))
 
 
 class Activity:
@@ -119,7 +129,8 @@ class Activity:
             if self._members_at is None or now - self._members_at > _GROUP_REFRESH:
                 members = set(self._pids)
                 for pgid in self._groups:
-                    members.update(group_members(pgid))
+                    # A group's leader counts even before the next scan sees it.
+                    members.update(group_members(pgid), [pgid])
                 self._members, self._members_at = sorted(members), now
             return self._members
 

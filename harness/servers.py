@@ -6,10 +6,14 @@ serves on. ``ServerProcess`` runs one instance:
 - the port comes from the kernel (bind to port 0), so a port another program listens on is never
   chosen; if another program grabs it in the instant before the server binds, the start is
   retried on a new port;
+- the process is forked from a preloaded zygote (harness/zygote.py) and then runs the server's own
+  command line, so a start costs a fraction of an import of Django;
 - readiness is a real HTTP request to ``/__spec__/ready/`` whose answer must carry this
   instance's token, so an answer from anything else on that port is never mistaken for ours;
-- a server that exits or does not answer within ``start_timeout`` raises ``ServerStartError``
-  carrying its own output;
+- the wait for readiness is bounded by the server's progress (harness/progress.py): a server still
+  starting on a loaded machine is waited for as long as it keeps running or wanting to run (up to
+  ``start_cap``); one that exits, or sits idle without answering for ``start_quiet``, raises
+  ``ServerStartError`` carrying its own output;
 - the server runs in a session of its own (its own process group, so the terminal's Ctrl-C does
   not reach it half-way) with ``PR_SET_PDEATHSIG``, so it gets SIGTERM even if pytest is killed;
   ``stop`` terminates the whole group and kills it if it lingers; ``atexit`` stops whatever is
@@ -17,7 +21,6 @@ serves on. ``ServerProcess`` runs one instance:
 """
 
 import atexit
-import ctypes
 import http.client
 import importlib.util
 import json
@@ -35,8 +38,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import ROOT
+from harness import ROOT, progress
 from harness.env import server_env
+from harness.zygote import Zygote
 
 
 class ServerStartError(RuntimeError):
@@ -229,35 +233,39 @@ ASGI_SERVERS = [name for name, kind in SERVERS.items() if kind.interface == "asg
 WSGI_SERVERS = [name for name, kind in SERVERS.items() if kind.interface == "wsgi"]
 
 
-def _die_with_parent():
-    # A shell that starts pytest in the background makes it ignore SIGINT and SIGQUIT, and
-    # ignored signals are inherited: give the server the default dispositions back.
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    # Linux: if pytest dies without cleaning up (SIGKILL), the server gets SIGTERM.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 _LIVE = set()
 _LIVE_LOCK = threading.Lock()
+_ZYGOTE = {}
 
 
 @atexit.register
 def stop_all():
     with _LIVE_LOCK:
         live = list(_LIVE)
-    for server in live:
-        server.stop()
+    stop_servers(live)
+    zygote = _ZYGOTE.pop("running", None)
+    if zygote is not None:
+        zygote.close()
+        shutil.rmtree(_ZYGOTE.pop("workdir"), ignore_errors=True)
+
+
+def zygote():
+    """The test process's zygote, started on first use (harness/zygote.py)."""
+    with _LIVE_LOCK:
+        if "running" not in _ZYGOTE:
+            _ZYGOTE["workdir"] = workdir = tempfile.mkdtemp(prefix="spec-zygote-")
+            _ZYGOTE["running"] = Zygote(server_env(), workdir)
+        return _ZYGOTE["running"]
 
 
 @dataclass(eq=False)
 class ServerProcess:
     kind: ServerKind
     config: ServerConfig = field(default_factory=ServerConfig)
-    start_timeout: float = 15.0
+    # A starting server that has been idle this long without answering is stuck (a busy one, on
+    # a loaded machine, is waited for up to start_cap).
+    start_quiet: float = 3.0
+    start_cap: float = 120.0
     extra_env: dict = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen = None
@@ -290,8 +298,7 @@ class ServerProcess:
         return self.wait_ready()
 
     def launch(self):
-        """Start the process (not yet ready). Call from a thread that outlives the server:
-        Linux sends PR_SET_PDEATHSIG when the *thread* that started the child ends."""
+        """Start the process (not yet ready)."""
         reason = self.kind.missing_reason()
         if reason:
             raise ServerMissing(reason)
@@ -339,19 +346,18 @@ class ServerProcess:
         self._log_offset = len(self.output())
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
-            log.flush()
-            self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(
-                argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
-            )  # fmt: skip
+        self.started_at = time.monotonic()
+        self.proc = zygote().spawn(argv, env, cwd=self.workdir, log=self.log_path)
         with _LIVE_LOCK:
             _LIVE.add(self)
 
     def _wait_ready(self, token):
-        deadline = time.monotonic() + self.start_timeout
+        deadline = time.monotonic() + self.start_cap
+        # The server's own process group only: our polling is not its progress.
+        quiet = progress.Quiet(progress.Activity(groups=[self.proc.pid], include_self=False),
+                               self.start_quiet)  # fmt: skip
         patience = 0.25  # per readiness request; grows, for a server slowed by a loaded machine
+        pause = 0.01  # between readiness requests; grows, so dozens of waits stay cheap
         foreign = None
         while True:
             if _BIND_FAILURE.search(self.output()[self._log_offset:]):
@@ -376,17 +382,22 @@ class ServerProcess:
                 if answer.get("token") == token or self._owns_port():
                     return
                 foreign = answer.get("_answer", "an answer without our token")
-            if time.monotonic() > deadline:
+            stuck = quiet.stalled()
+            if stuck or time.monotonic() > deadline:
+                waited = time.monotonic() - self.started_at
                 if foreign:
                     raise ServerStartError(
                         f"something else answered on 127.0.0.1:{self.port} (not "
                         f"{self.kind.name}): {foreign}; server output:\n{self.output()}"
                     )
+                why = (f"it has been idle for {self.start_quiet:.0f}s" if stuck
+                       else f"it was still busy after {self.start_cap:.0f}s")  # fmt: skip
                 raise ServerStartError(
-                    f"{self.kind.name} did not answer on {self.url} within "
-                    f"{self.start_timeout:.0f}s; its output:\n{self.output()}"
+                    f"{self.kind.name} did not answer on {self.url} after {waited:.1f}s: {why}; "
+                    f"its output:\n{self.output()}"
                 )
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(0.05, pause * 1.5)
 
     def _ready_answer(self, timeout):
         """None while nothing answers HTTP; else the JSON answer ({} when it is not ours)."""
@@ -437,50 +448,14 @@ class ServerProcess:
         return any(f"socket:[{inode}]" in links for inode in inodes)
 
     def _group_pids(self):
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) == self.proc.pid:
-                        pids.append(int(entry.name))
-                except OSError:
-                    pass
-        return pids
+        return progress.group_members(self.proc.pid, fresh=True)
 
     def stop(self, prompt=True):
-        proc = self.proc
-        if proc is None:
-            return
-        if prompt and proc.poll() is None:
-            self._signal_group(self.kind.stop_signal)
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                pass
-        # Workers (and multiprocessing's helper processes) may outlive their master for a moment;
-        # the group goes in every case, and stop() returns only once none of it runs any more.
-        self._signal_group(signal.SIGKILL)
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            pass
-        deadline = time.monotonic() + 3
-        while self.running_pids() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
+        stop_servers([self], prompt)
 
     def running_pids(self):
         """Processes of the server's group that still run (zombies, awaiting reaping, do not)."""
-        running = []
-        for pid in self._group_pids():
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state not in ("Z", "X"):
-                running.append(pid)
-        return running
+        return _running_groups([self.proc.pid]).get(self.proc.pid, [])
 
     def _signal_group(self, sig):
         try:
@@ -499,6 +474,51 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def stop_servers(servers, prompt=True):
+    """Stop servers, all at once: each gets its prompt-shutdown signal (so it removes what it
+    made, e.g. hypercorn's semaphores in /dev/shm), up to 3 s to exit, then SIGKILL for whatever
+    of its group is left. Returns once no process of any of their groups runs any more."""
+    servers = [s for s in servers if s.proc is not None]
+    if prompt:
+        for server in servers:
+            if server.proc.poll() is None:
+                server._signal_group(server.kind.stop_signal)
+        deadline = time.monotonic() + 3
+        for server in servers:
+            try:
+                server.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    # Workers (and multiprocessing's helper processes) may outlive their master for a moment;
+    # the group goes in every case.
+    for server in servers:
+        server._signal_group(signal.SIGKILL)
+    deadline = time.monotonic() + 3
+    groups = [server.proc.pid for server in servers]
+    while _running_groups(groups) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with _LIVE_LOCK:
+        _LIVE.difference_update(servers)
+
+
+def _running_groups(pgids):
+    """{pgid: [pids still running]} for those of ``pgids`` with a process that is not a zombie."""
+    wanted, running = set(pgids), {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            pgid = os.getpgid(int(entry))
+            if pgid in wanted:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    state = stat.read().rsplit(b")", 1)[1].split()[0]
+                if state not in (b"Z", b"X"):
+                    running.setdefault(pgid, []).append(int(entry))
+        except (OSError, IndexError):
+            pass
+    return running
 
 
 _TEMPLATE = {}
@@ -593,9 +613,8 @@ class ServerPool:
             self._failures[key] = str(error)
 
     def stop(self):
-        stoppers = [threading.Thread(target=s.close) for s in self._servers.values()]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
+        servers = list(self._servers.values())
+        stop_servers(servers)
+        for server in servers:
+            server.close()  # stopped already: removes its working directory
         self._servers.clear()
