@@ -17,18 +17,20 @@ caller (one event loop, a thread bound, a lock). So
   the callers it needed have left), so a serial server costs one quiet span per group, not one
   per request.
 
-``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test waits for it
-with ``wait_announced``.
+``quiet PID`` is a rendezvous nobody else joins: it answers ``quiet`` once everything watched has
+gone quiet. ``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test
+waits for it with ``wait_announced``.
 """
 
 import os
 import socketserver
+import uuid
 import threading
 import time
 from dataclasses import dataclass, field
 
 from harness import progress
-from harness.protocol import parse_meet
+from harness.protocol import MEET_CAP_MS, parse_meet
 
 
 @dataclass
@@ -69,12 +71,18 @@ class MeetingPoint:
                 words = self.rfile.readline().decode().split()
                 if words and words[0] == "meet" and len(words) == 5:
                     answer = point._meet(*parse_meet(words))
+                elif words and words[0] == "quiet" and len(words) == 2:
+                    point._meet(f"quiet-{uuid.uuid4().hex}", 2**31, MEET_CAP_MS / 1000, int(words[1]))
+                    answer = "quiet"
                 elif words and words[0] == "announce" and len(words) == 2:
                     point._announce(words[1])
                     answer = "ok"
                 else:
                     answer = "error"
-                self.wfile.write(f"{answer}\n".encode())
+                try:
+                    self.wfile.write(f"{answer}\n".encode())
+                except OSError:  # the caller left (a cancelled view): nobody to answer
+                    pass
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True

@@ -200,3 +200,24 @@ def fire(base_url, path, n=3, params=None, meeting=None, timeout=15.0):
     if any(hit is None for hit in hits):
         raise TimeoutError(f"requests to {base_url}{path} did not finish within {timeout}s")
     return Volley(hits, group)
+
+
+# Sleeps tried by fire_overlapping, shortest first.
+OVERLAP_SLEEPS = (0.03, 0.3, 2.0)
+
+
+def fire_overlapping(base_url, path, n=3, params=None, sleeps=OVERLAP_SLEEPS):
+    """For a view that sleeps ``?seconds=``: fire n requests at once and return the first volley
+    whose server-side intervals overlap, trying longer sleeps when they did not.
+
+    Only a sleep that outlasts the time the requests take to arrive can show an overlap, and on a
+    loaded machine they may arrive far apart: a short sleep that shows no overlap proves nothing
+    and is retried longer. Where requests really take turns, every try fails (the last volley is
+    returned for the assertion to report), which costs n times the sleeps: a few seconds."""
+    for seconds in sleeps:
+        volley = fire(base_url, path, n, {**(params or {}), "seconds": seconds})
+        if volley.statuses == [200] * n and volley.max_in_flight >= 2:
+            break
+    volley.figures["slept_s"] = seconds
+    return volley
+

@@ -9,6 +9,9 @@ Standard library only: the servers import it too (through project/evidence.py).
   the meeting point can watch that process's group for progress (harness/progress.py). CAP_MS
   bounds the wait only while the watched processes keep making progress; when they go quiet the
   answer comes at once.
+- ``quiet PID``: wait, as a caller of a rendezvous nobody else joins, until every watched process
+  has gone quiet; the answer is ``quiet``. A view holds with it until whatever could still
+  happen to it (a cancellation, a queued call) has had every chance to.
 - ``announce LABEL``: "I am inside now"; the answer is ``ok``.
 """
 
@@ -24,6 +27,10 @@ MEET_CAP_MS = 20_000
 
 def meet_line(group, n, cap_ms=MEET_CAP_MS, pid=None):
     return f"meet {group} {int(n)} {int(cap_ms)} {pid or os.getpid()}\n".encode()
+
+
+def quiet_line(pid=None):
+    return f"quiet {pid or os.getpid()}\n".encode()
 
 
 def parse_meet(words):

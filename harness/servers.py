@@ -218,7 +218,10 @@ SERVERS = {
         ServerKind(
             "gunicorn-gthread", "wsgi", "gunicorn", "gunicorn",
             "gunicorn (WSGI), gthread worker, one process, 4 threads", _gunicorn_argv,
-            stop_signal=signal.SIGQUIT,  # gunicorn: QUIT is quick shutdown, TERM is graceful
+            # gunicorn's quick shutdown (QUIT) still waits up to --graceful-timeout for a worker
+            # whose thread pool is blocked; it has nothing to clean up (its worker heartbeat
+            # files are unlinked when made), so the group is killed outright.
+            stop_signal=signal.SIGKILL,
             thread_bound=True,
         ),
         ServerKind(
@@ -347,7 +350,7 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
         self.started_at = time.monotonic()
-        self.proc = zygote().spawn(argv, env, cwd=self.workdir, log=self.log_path)
+        self.proc = zygote().spawn(argv, env, self.workdir, self.log_path, self.kind.stop_signal)
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -358,7 +361,7 @@ class ServerProcess:
                                self.start_quiet)  # fmt: skip
         patience = 0.25  # per readiness request; grows, for a server slowed by a loaded machine
         pause = 0.01  # between readiness requests; grows, so dozens of waits stay cheap
-        foreign = None
+        foreign, stuck, next_check = None, False, 0.0
         while True:
             if _BIND_FAILURE.search(self.output()[self._log_offset:]):
                 # Seen in the server's own words: fail now rather than after its bind retries.
@@ -382,7 +385,9 @@ class ServerProcess:
                 if answer.get("token") == token or self._owns_port():
                     return
                 foreign = answer.get("_answer", "an answer without our token")
-            stuck = quiet.stalled()
+            # Sampled now and then: dozens of servers may be starting at once.
+            if time.monotonic() >= next_check:
+                stuck, next_check = quiet.stalled(), time.monotonic() + 0.2
             if stuck or time.monotonic() > deadline:
                 waited = time.monotonic() - self.started_at
                 if foreign:
@@ -455,7 +460,7 @@ class ServerProcess:
 
     def running_pids(self):
         """Processes of the server's group that still run (zombies, awaiting reaping, do not)."""
-        return _running_groups([self.proc.pid]).get(self.proc.pid, [])
+        return running_groups([self.proc.pid]).get(self.proc.pid, [])
 
     def _signal_group(self, sig):
         try:
@@ -497,13 +502,13 @@ def stop_servers(servers, prompt=True):
         server._signal_group(signal.SIGKILL)
     deadline = time.monotonic() + 3
     groups = [server.proc.pid for server in servers]
-    while _running_groups(groups) and time.monotonic() < deadline:
+    while running_groups(groups) and time.monotonic() < deadline:
         time.sleep(0.01)
     with _LIVE_LOCK:
         _LIVE.difference_update(servers)
 
 
-def _running_groups(pgids):
+def running_groups(pgids):
     """{pgid: [pids still running]} for those of ``pgids`` with a process that is not a zombie."""
     wanted, running = set(pgids), {}
     for entry in os.listdir("/proc"):

@@ -12,12 +12,13 @@ settings (the child's environment picks them), not ``daphne.server`` (it creates
 reactor's event loop, which must not be shared between children).
 
 Protocol, one JSON object per line. The harness writes
-``{"argv": [...], "env": {...}, "cwd": ..., "log": ...}`` on stdin and reads ``{"pid": N}`` back;
-when a child ends the zygote writes ``{"exited": N, "code": C}``. When its stdin closes (the test
-process ended) it kills what it started and exits.
+``{"argv": [...], "env": {...}, "cwd": ..., "log": ..., "stop": SIGNAL}`` on stdin and reads
+``{"pid": N}`` back; when a child ends the zygote writes ``{"exited": N, "code": C}``.
 
-Dying with the test process: the zygote gets SIGKILL when its parent dies, and each child gets
-SIGTERM when the zygote dies (``PR_SET_PDEATHSIG``), so a killed pytest leaves no server behind.
+Dying with the test process: when the test process ends without stopping its servers (its stdin
+closes) or dies (``PR_SET_PDEATHSIG`` sends the zygote SIGTERM), the zygote sends each child's
+process group the child's own prompt-stop signal and exits. Should the zygote itself be killed,
+each child gets SIGTERM (its own ``PR_SET_PDEATHSIG``). A killed pytest leaves no server behind.
 """
 
 import ctypes
@@ -87,14 +88,16 @@ def _serve():
     """The zygote's loop: fork on request, report exits. Returns only in a forked child, with the
     request it is to carry out."""
     parent = os.getppid()
-    _die_with(signal.SIGKILL)
-    if os.getppid() != parent:
-        sys.exit(1)  # the test process died before the line above
+    orphaned = []
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *args: None)  # wake the select below
-    children = set()
+    signal.signal(signal.SIGTERM, lambda *args: orphaned.append(True))
+    _die_with(signal.SIGTERM)
+    if os.getppid() != parent:
+        sys.exit(1)  # the test process died before the line above
+    children = {}  # pid -> the signal that stops its group promptly
     stdin = os.fdopen(0, "rb", buffering=0, closefd=False)
     pending = b""
     missing = _preload()
@@ -113,20 +116,18 @@ def _serve():
                 break
             if pid == 0:
                 break
-            children.discard(pid)
+            children.pop(pid, None)
             _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
-        if 0 not in readable:
-            continue
-        chunk = stdin.read(65536)
-        if not chunk:  # the test process is gone: nothing we started may outlive it
-            for pid in children:
+        chunk = stdin.read(65536) if 0 in readable else None
+        if orphaned or chunk == b"":  # the test process is gone: nothing we started may outlive it
+            for pid, stop in children.items():
                 try:
-                    # Their prompt shutdown (hypercorn removes its semaphores then, say); each
-                    # also gets SIGTERM from PR_SET_PDEATHSIG once we are gone.
-                    os.killpg(pid, signal.SIGTERM)
+                    os.killpg(pid, stop)  # their prompt stop (hypercorn removes its semaphores)
                 except OSError:
                     pass
-            sys.exit(0)
+            os._exit(0)
+        if not chunk:
+            continue
         pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
@@ -137,7 +138,7 @@ def _serve():
                 os.close(wake_r)
                 os.close(wake_w)
                 return request, os.getppid()
-            children.add(pid)
+            children[pid] = request["stop"]
             _send({"pid": pid})
 
 
@@ -281,12 +282,13 @@ class Zygote:
         except OSError:
             return ""
 
-    def spawn(self, argv, env, cwd, log):
-        """Fork a server process; returns a ``Child``."""
+    def spawn(self, argv, env, cwd, log, stop=signal.SIGTERM):
+        """Fork a server process whose group ``stop`` stops promptly; returns a ``Child``."""
         interpreter = {k: v for k, v in env.items() if k.startswith("PYTHON")}
         if interpreter != {k: v for k, v in self._env.items() if k.startswith("PYTHON")}:
             raise ValueError(f"PYTHON* variables are read at interpreter start: {interpreter}")
-        request = {"argv": [str(a) for a in argv], "env": env, "cwd": str(cwd), "log": str(log)}
+        request = {"argv": [str(a) for a in argv], "env": env, "cwd": str(cwd), "log": str(log),
+                   "stop": int(stop)}  # fmt: skip
         with self._lock:
             self._proc.stdin.write((json.dumps(request) + "\n").encode())
             self._proc.stdin.flush()

@@ -27,7 +27,7 @@ from functools import wraps
 
 from asgiref.sync import iscoroutinefunction
 
-from harness.protocol import MEET_CAP_MS, STAMP_PREFIX, meet_line
+from harness.protocol import MEET_CAP_MS, STAMP_PREFIX, meet_line, quiet_line
 
 
 def meeting_args(request):
@@ -41,6 +41,18 @@ def meet(port, group, n, cap_ms=MEET_CAP_MS):
     with socket.create_connection(("127.0.0.1", port), timeout=cap_ms / 1000 + 5) as conn:
         conn.sendall(meet_line(group, n, cap_ms))
         return conn.makefile().readline().strip()
+
+
+async def aquiet(port):
+    """Hold (awaiting) until nothing in the test can make progress any more: whatever could
+    still happen to this request (a cancellation, say) has had every chance to."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(quiet_line())
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+    finally:
+        writer.close()
 
 
 async def ameet(port, group, n, cap_ms=MEET_CAP_MS):

@@ -32,11 +32,12 @@ event loop when the calling thread has none.
 
 import asyncio
 import threading
+import uuid
 
 from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
 from harness.plugin import ServerRequest, serving
-from harness.probe import Volley, fire, get
+from harness.probe import Volley, fire, fire_overlapping, get, meeting_params
 from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
 
 CLAIM = Claim(
@@ -70,7 +71,7 @@ CLAIM = Claim(
 pytestmark = CLAIM.mark
 
 N = 3
-BLOCK = 0.1  # seconds each quiz view blocks for
+BLOCK = 0.03  # seconds each quiz view blocks for, where requests are meant to take turns
 SEED_VIEW = "/seed/blocking/"
 
 serialized_on = serving(*CLAIM.servers_where("holds"))
@@ -106,7 +107,7 @@ def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
 
 @concurrent_on
 def test_quiz_view_requests_overlap_on_threads(server, evidence):
-    volley = fire(server.url, SEED_VIEW, N, {"seconds": BLOCK})
+    volley = fire_overlapping(server.url, SEED_VIEW, N)
     assert volley.statuses == [200] * N
     assert volley.max_in_flight >= 2, volley.intervals  # not one after another
     # Requests that overlapped ran on different threads, each with an event loop of its own.
@@ -123,17 +124,25 @@ def test_blocking_io_in_async_view_meets(server, meeting, evidence):
 
 
 def block_and_ping(server, meeting):
-    """Start a quiz request, wait until it is inside the view, then send an unrelated request."""
-    label = f"blocker-{threading.get_ident()}-{id(server)}"
+    """Start a request whose async view blocks its thread (a blocking socket read, as time.sleep
+    would), wait until it is inside the view, then send an unrelated request.
+
+    The blocking call is a wait at the meeting point that nobody joins: it returns only once
+    nothing can make progress any more. So the unrelated request has every chance to be served
+    while the view blocks, however slow the machine, and when it cannot be (a blocked loop), the
+    block ends within a fraction of a second instead of running out a fixed sleep."""
+    label = f"blocker-{uuid.uuid4().hex[:12]}"
     box = {}
-    params = {"seconds": 0.3, "announce": meeting.port, "label": label}
-    blocker = threading.Thread(target=lambda: box.update(hit=get(server.url, SEED_VIEW, params)))
+    params = {**meeting_params(meeting, 2), "announce": meeting.port, "label": label}
+    blocker = threading.Thread(
+        target=lambda: box.update(hit=get(server.url, "/serving/async-blocking-io/", params))
+    )
     blocker.start()
     try:
-        assert meeting.wait_announced(label, timeout=10), "the quiz view never started"
+        assert meeting.wait_announced(label, timeout=10), "the blocking view never started"
         ping = get(server.url, "/__spec__/ping/")
     finally:
-        blocker.join(15)
+        blocker.join(30)
     return box["hit"], ping
 
 
@@ -190,7 +199,7 @@ async def test_in_process_asgi_serializes_like_one_worker(evidence):
 
 @serving(*CLAIM.outcomes)
 def test_awaiting_instead_overlaps_everywhere(server, evidence):
-    volley = fire(server.url, "/fixed/blocking/", N, {"seconds": BLOCK})
+    volley = fire_overlapping(server.url, "/fixed/blocking/", N)
     assert volley.statuses == [200] * N
     assert volley.max_in_flight >= 2, volley.intervals  # rendezvous proof: test_when_async_helps
     evidence(f"{server.name} awaited sleep", volley.summary())

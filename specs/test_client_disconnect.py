@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness import progress
 from harness.claims import Claim
 from harness.inprocess import handler, http_scope
 from harness.plugin import serving
@@ -100,9 +101,6 @@ SYNC_VIEW = {
     "5.0": ([STARTED, FINISHED_ON_LOOP], [STARTED, FINISHED_ON_LOOP, COMPLETED]),
     "6.1": ([STARTED], [STARTED, COMPLETED, FINISHED_ON_LOOP]),
 }
-# How long a held view is watched for anything more (a cancellation above all) before the test
-# releases it. Everywhere else an event decides; here only an absence can.
-QUIET_WINDOW = 0.3
 
 
 class Witness:
@@ -197,12 +195,19 @@ def start_and_hang_up(server, path, witness, group, finished="sync"):
         client.close()  # the client goes away while the view awaits
 
 
-def hold_then_release(witness, group, expected):
-    """Wait for the events ``expected`` while the view holds, check that nothing else happens
-    for a short window (no cancellation), then release the view; return all its events."""
+def hold_then_release(witness, group, expected, activity):
+    """Wait for the events ``expected`` while the view holds; check that nothing else happens
+    (no cancellation) until every process involved has gone quiet, so that nothing more can come
+    (harness/progress.py); then release the view."""
     witness.wait_for(group, expected[-1])
-    assert witness.wait_for(group, "(nothing)", timeout=QUIET_WINDOW) == expected
+    progress.wait_until(lambda: witness.events(group) != expected, activity)
+    assert witness.events(group) == expected
     witness.release(group)
+
+
+def server_and_test(server):
+    """What a disconnect can set in motion: the server's processes and this test process."""
+    return progress.Activity(groups=[server.proc.pid])
 
 
 # --- real servers -----------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, ev
 @serving(*ASGI_SERVERS)
 def test_django_42_runs_the_async_view_to_the_end(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
-    hold_then_release(witness, group, [STARTED])
+    hold_then_release(witness, group, [STARTED], server_and_test(server))
     events = witness.wait_for(group, FINISHED)
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
@@ -231,7 +236,7 @@ def test_django_42_runs_the_async_view_to_the_end(server, witness, group, eviden
 @serving(*WSGI_SERVERS)
 def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
-    hold_then_release(witness, group, [STARTED])
+    hold_then_release(witness, group, [STARTED], server_and_test(server))
     events = witness.wait_for(group, FINISHED)
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
@@ -245,7 +250,7 @@ def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
     # An async receiver, so that it does not have to wait for the busy request thread (5.0-6.0).
     start_and_hang_up(server, "/streaming/hold-sync/", witness, group, finished="async")
     held, after = sync_view_events
-    hold_then_release(witness, group, held)
+    hold_then_release(witness, group, held, server_and_test(server))
     events = witness.wait_for(group, after[-1])
     assert events == after  # never cancelled; its response never sent, never closed
     evidence(server.name, events=" > ".join(events))
@@ -273,7 +278,8 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
     assert started == [STARTED], "the view never started"
     inbox.put_nowait({"type": "http.disconnect"})
     if CANCELLED not in held:
-        await asyncio.to_thread(hold_then_release, witness, group, held)
+        # In process, everything a disconnect sets in motion runs in this process.
+        await asyncio.to_thread(hold_then_release, witness, group, held, progress.Activity())
     await asyncio.wait_for(task, 10)  # the app returns normally, cancelled view or not
     return sent, witness.events(group)
 

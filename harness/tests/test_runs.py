@@ -1,9 +1,9 @@
 """Whole pytest runs in a subprocess: the plugin's report, and what a run leaves behind.
 
-Each run uses a small generated test module (with its own synthetic claim) and the real plugin. The
-module records the pid and port of the server it used, so that after the run we can check that
-the server is gone and its port free: after a pass, after a failure, after Ctrl-C, and after
-pytest itself is killed.
+Each run uses a small generated test module (with synthetic claims) and the real plugin. The
+module records the pid and port of the servers it used, so that after the run we can check that
+they are gone and their ports free: after a run with a passing and a failing claim, after Ctrl-C,
+and after pytest itself is killed.
 """
 
 import json
@@ -18,6 +18,7 @@ import time
 import pytest
 
 from harness import ROOT
+from harness.servers import running_groups
 
 MODULE = '''
 import os, time
@@ -32,9 +33,14 @@ CLAIM = Claim(
     verdict="holds", reality="It does.", mechanism="harness.servers",
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+WRONG = Claim(
+    id="synthetic-wrong", source="harness self-test", claim="The server answers 418.",
+    verdict="holds", reality="It answers 418.", mechanism="harness.servers",
+    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+)
 SERVERS["ghost"] = ServerKind("ghost", "asgi", "no_such_module_xyz", "ghost-server", "-", None)
 
+@CLAIM.mark
 @serving("uvicorn", "gunicorn-gthread")
 def test_server(server, server_pool, evidence):
     with open(os.environ["SPEC_RECORD"], "a") as record:  # every server the run has started
@@ -43,13 +49,17 @@ def test_server(server, server_pool, evidence):
         record.write(f"db - {migrated_database().parent}\\n")
     assert get(server.url, "/__spec__/ping/").status == 200
     evidence(server.name, answered=True)
-    mode = os.environ["SPEC_MODE"]
-    assert mode != "fail", "failing on purpose"
-    if mode == "hang":
+    if os.environ["SPEC_MODE"] == "hang":
         with open(os.environ["SPEC_RECORD"] + ".hanging", "w"):
             pass
         time.sleep(60)
 
+@WRONG.mark
+@serving("uvicorn")
+def test_wrong(server):
+    assert get(server.url, "/__spec__/ping/").status == 418, "failing on purpose"
+
+@CLAIM.mark
 @serving("ghost")
 def test_ghost(server):
     pass
@@ -107,11 +117,8 @@ def assert_nothing_left(run_dir):
 
 
 def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Does a process of the group still run? (A zombie has ended: it only waits to be reaped.)"""
+    return bool(running_groups([pgid]))
 
 
 HOSTILE = {
@@ -135,7 +142,7 @@ def runs(tmp_path_factory):
     """Every run of this module, started at once: they are independent and mostly wait."""
     base = tmp_path_factory.mktemp("runs")
     started = {mode: (base / mode, start_pytest(base / mode, mode.split("-")[0]))
-               for mode in ("pass", "fail", "hang-ctrl-c", "hang-kill")}  # fmt: skip
+               for mode in ("report", "hang-ctrl-c", "hang-kill")}  # fmt: skip
     started["hostile"] = (base, subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *HOSTILE_TESTS],
         cwd=ROOT, env={**os.environ, **HOSTILE}, stdout=subprocess.PIPE,
@@ -154,34 +161,26 @@ def runs(tmp_path_factory):
             servers_used(run_dir)  # removes what a killed run left on disk
 
 
-def test_a_passing_run_reports_verdicts_and_leaves_nothing(runs):
-    run_dir, proc = runs["pass"]
+def test_a_run_reports_verdicts_is_loud_on_a_contradiction_and_leaves_nothing(runs):
+    run_dir, proc = runs["report"]
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 1, out  # one claim was contradicted
     assert "synthetic-claim: HOLDS  (2 passed, 1 skipped)" in out
     assert "· uvicorn: answered=True" in out
     # A server whose package is missing: skipped, and the reason names the package.
     assert "server 'ghost' needs the package 'ghost-server'" in out
+    assert "synthetic-wrong: CONTRADICTED" in out
+    assert "output of server uvicorn" in out  # the failing test's report shows the server's output
     results = json.loads((run_dir / "results.json").read_text())
     assert set(results["versions"]) >= {"django", "python", "asgiref"}
-    [claim] = [c for c in results["claims"] if c["id"] == "synthetic-claim"]
+    claims = {c["id"]: c for c in results["claims"]}
+    claim = claims["synthetic-claim"]
     assert (claim["status"], claim["counts"]["passed"], claim["claim"]) == (
         "confirmed", 2, "The server answers.",
     )  # fmt: skip
     labels = {e["label"] for t in claim["tests"] for e in t["evidence"]}
     assert labels == {"uvicorn", "gunicorn-gthread"}
-    assert_nothing_left(run_dir)
-
-
-def test_a_failing_run_is_loud_and_leaves_nothing(runs):
-    run_dir, proc = runs["fail"]
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 1, out
-    assert "synthetic-claim: CONTRADICTED" in out
-    assert "output of server uvicorn" in out  # the failing test's report shows the server's output
-    results = json.loads((run_dir / "results.json").read_text())
-    [claim] = [c for c in results["claims"] if c["id"] == "synthetic-claim"]
-    assert claim["status"] == "contradicted"
+    assert claims["synthetic-wrong"]["status"] == "contradicted"
     assert_nothing_left(run_dir)
 
 

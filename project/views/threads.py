@@ -11,10 +11,12 @@ thread", "the event loop's thread" and "a thread of its own" apart:
 - ``sensitive/``: an async view making thread-sensitive ``sync_to_async`` calls, one of them
   nested (sync_to_async -> async_to_sync -> sync_to_async), and one with
   ``thread_sensitive=False`` (claim thread-sensitive-sync-to-async).
-- ``nested-asyncio-run/``: a sync view that starts ``asyncio.run()`` and makes a thread-sensitive
-  call inside it: the call pattern of asgiref issue 323. The inner call is bounded by
-  ``asyncio.wait_for`` so that where it deadlocks the view still answers.
-- ``until-disconnect/``: an async view that reports (through the meeting point) whether it ran to
+- ``nested-asyncio-run/?meet=PORT``: a sync view that starts ``asyncio.run()`` and makes a
+  thread-sensitive call inside it: the call pattern of asgiref issue 323. Where the call
+  deadlocks, the view still answers: it waits for the call only until nothing in the test can make
+  progress any more (the meeting point's ``quiet``), then reports ``deadlocked``.
+- ``until-disconnect/?announce=PORT&label=L``: an async view that holds until nothing can make
+  progress any more, then completes, and reports (through the meeting point) whether it ran to
   completion or was cancelled when the client went away.
 
 ``?meet=PORT&group=G&n=N`` makes the sync part block on the harness's meeting point
@@ -29,12 +31,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.http import JsonResponse
 from django.urls import path
 
-from project.evidence import stamped
+from project.evidence import aquiet, stamped
 from project.views.serving import _block_on_meeting
-
-# The longest the nested-asyncio-run view waits for its inner call: past it, the call is cancelled.
-INNER_BOUND_S = 0.3
-
 
 def _where():
     return {"thread": threading.get_ident(), "name": threading.current_thread().name}
@@ -92,16 +90,20 @@ def nested_asyncio_run(request):
         ran_on.append(threading.get_ident())
 
     async def inner():
-        await asyncio.wait_for(sync_to_async(record)(), INNER_BOUND_S)
+        call = asyncio.ensure_future(sync_to_async(record)())
+        stuck = asyncio.ensure_future(aquiet(int(request.GET["meet"])))
+        await asyncio.wait({call, stuck}, return_when=asyncio.FIRST_COMPLETED)
+        stuck.cancel()
+        if not call.done():  # nothing ran any more, and the call had not started: deadlocked
+            call.cancel()
+            return "deadlocked"
+        call.result()
+        return "ran"
 
     try:
-        asyncio.run(inner())
+        outcome = asyncio.run(inner())
     except RuntimeError as error:
         outcome = f"RuntimeError: {error}"
-    except asyncio.TimeoutError:
-        outcome = "timed out"
-    else:
-        outcome = "ran"
     return JsonResponse({"outcome": outcome, "ran_on": ran_on, "view": threading.get_ident()})
 
 
@@ -117,7 +119,7 @@ def _announce(request, suffix):
 async def until_disconnect(request):
     _announce(request, "inside")
     try:
-        await asyncio.sleep(float(request.GET.get("seconds", 0.3)))
+        await aquiet(int(request.GET["announce"]))
     except asyncio.CancelledError:
         _announce(request, "cancelled")
         raise
