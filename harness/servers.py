@@ -509,21 +509,37 @@ def stop_servers(servers, prompt=True):
 
 
 def running_groups(pgids):
-    """{pgid: [pids still running]} for those of ``pgids`` with a process that is not a zombie."""
+    """{pgid: [pids still running]} for those of ``pgids`` with a process that has not ended.
+
+    A process has ended when every one of its threads has: the main thread of a killed
+    multi-threaded process (gunicorn's worker) is a zombie while the others still exit, and the
+    process's sockets close only when the last one is gone."""
     wanted, running = set(pgids), {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             pgid = os.getpgid(int(entry))
-            if pgid in wanted:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    state = stat.read().rsplit(b")", 1)[1].split()[0]
-                if state not in (b"Z", b"X"):
-                    running.setdefault(pgid, []).append(int(entry))
+        except OSError:
+            continue
+        if pgid in wanted and _any_thread_alive(entry):
+            running.setdefault(pgid, []).append(int(entry))
+    return running
+
+
+def _any_thread_alive(pid):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
+                if stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
+                    return True
         except (OSError, IndexError):
             pass
-    return running
+    return False
 
 
 _TEMPLATE = {}
