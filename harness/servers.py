@@ -359,7 +359,7 @@ class ServerProcess:
         # The server's own process group only: our polling is not its progress.
         quiet = progress.Quiet(progress.Activity(groups=[self.proc.pid], include_self=False),
                                self.start_quiet)  # fmt: skip
-        patience = 0.25  # per readiness request; grows, for a server slowed by a loaded machine
+        patience = 0.1  # per readiness request; grows, for a server slowed by a loaded machine
         pause = 0.01  # between readiness requests; grows, so dozens of waits stay cheap
         foreign, stuck, next_check = None, False, 0.0
         while True:
