@@ -6,6 +6,7 @@ environment and working directory, it must see the same.
 """
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -24,11 +25,19 @@ def forked(tmp_path, args=(), **env):
     return code, json.loads(log.read_text().splitlines()[0])
 
 
+def default_signals():
+    # A shell that runs pytest in the background makes it ignore SIGINT and SIGQUIT, and a child
+    # inherits that; a server must not (the zygote gives its children the defaults back).
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def fresh(tmp_path, args=(), **env):
     with open(tmp_path / "fresh.log", "wb") as log:
         done = subprocess.run(
             [*PROBE, *args], env=server_env(**env), cwd=tmp_path, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, timeout=30,
+            preexec_fn=default_signals,
         )  # fmt: skip
     return done.returncode, json.loads((tmp_path / "fresh.log").read_text().splitlines()[0])
 
