@@ -280,8 +280,11 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
     if CANCELLED not in held:
         # In process, everything a disconnect sets in motion runs in this process.
         await asyncio.to_thread(hold_then_release, witness, group, held, progress.Activity())
-    await asyncio.wait_for(task, 10)  # the app returns normally, cancelled view or not
-    return sent, witness.events(group)
+    try:
+        await asyncio.wait_for(task, 10)  # the app returns normally, cancelled view or not
+        return sent, witness.events(group)
+    finally:
+        witness.release(group)  # a view that was not cancelled after all must not stay held
 
 
 @requires_django(since="5.0")
