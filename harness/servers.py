@@ -249,16 +249,24 @@ def stop_all():
     zygote = _ZYGOTE.pop("running", None)
     if zygote is not None:
         zygote.close()
-        shutil.rmtree(_ZYGOTE.pop("workdir"), ignore_errors=True)
+        shutil.rmtree(_ZYGOTE.pop("session"), ignore_errors=True)
 
 
 def zygote():
-    """The test process's zygote, started on first use (harness/zygote.py)."""
+    """The test process's zygote, started on first use (harness/zygote.py).
+
+    Everything the servers leave on disk (the zygote's log, the migrated database, each server's
+    working directory and log) lives in one session folder, removed at exit; should the test
+    process be killed, the zygote removes it once the servers it started have stopped."""
     with _LIVE_LOCK:
         if "running" not in _ZYGOTE:
-            _ZYGOTE["workdir"] = workdir = tempfile.mkdtemp(prefix="spec-zygote-")
-            _ZYGOTE["running"] = Zygote(server_env(), workdir)
+            _ZYGOTE["session"] = session = tempfile.mkdtemp(prefix="spec-session-")
+            _ZYGOTE["running"] = Zygote(server_env(), session)
         return _ZYGOTE["running"]
+
+
+def session_dir():
+    return Path(zygote().workdir)
 
 
 @dataclass(eq=False)
@@ -305,7 +313,9 @@ class ServerProcess:
         reason = self.kind.missing_reason()
         if reason:
             raise ServerMissing(reason)
-        self.workdir = self.workdir or Path(tempfile.mkdtemp(prefix=f"spec-{self.kind.name}-"))
+        self.workdir = self.workdir or Path(
+            tempfile.mkdtemp(prefix=f"{self.kind.name}-", dir=session_dir())
+        )
         self._fixed_port = self._fixed_port if self._fixed_port is not None else self.port
         self._launch_once(port=self._fixed_port or free_port())
         return self
@@ -550,14 +560,12 @@ def migrated_database():
     """A migrated SQLite file, made once per process and copied for each server that needs it."""
     with _TEMPLATE_LOCK:
         if "path" not in _TEMPLATE:
-            folder = Path(tempfile.mkdtemp(prefix="spec-db-"))
-            atexit.register(shutil.rmtree, folder, True)
-            path = folder / "template.sqlite3"
-            subprocess.run(
-                [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
-                env=server_env(SPEC_DB_PATH=path), cwd=folder, check=True,
-                capture_output=True, timeout=120,
-            )  # fmt: skip
+            folder = Path(tempfile.mkdtemp(prefix="db-", dir=session_dir()))
+            path, log = folder / "template.sqlite3", folder / "migrate.log"
+            argv = [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"]
+            migrate = zygote().spawn(argv, server_env(SPEC_DB_PATH=path), folder, log)
+            if migrate.wait(timeout=120) != 0:
+                raise RuntimeError(f"migrate failed; its output:\n{log.read_text()}")
             _TEMPLATE["path"] = path
         return _TEMPLATE["path"]
 

@@ -28,10 +28,12 @@ import json
 import os
 import queue
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 PR_SET_PDEATHSIG = 1
 
@@ -84,9 +86,34 @@ def _send(message):
     os.write(1, (json.dumps(message) + "\n").encode())
 
 
-def _serve():
+def _stop_all(children):
+    """Stop every child's process group with its own prompt signal (hypercorn removes its
+    semaphores then), give them a few seconds, then kill what is left."""
+    for pid, stop in children.items():
+        try:
+            os.killpg(pid, stop)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 3
+    while children and time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.01)
+        children.pop(pid, None)
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _serve(workdir):
     """The zygote's loop: fork on request, report exits. Returns only in a forked child, with the
-    request it is to carry out."""
+    request it is to carry out. Once the test process is gone, stops every child and removes
+    ``workdir`` (the session's folder)."""
     parent = os.getppid()
     orphaned = []
     wake_r, wake_w = os.pipe()
@@ -120,11 +147,8 @@ def _serve():
             _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
         chunk = stdin.read(65536) if 0 in readable else None
         if orphaned or chunk == b"":  # the test process is gone: nothing we started may outlive it
-            for pid, stop in children.items():
-                try:
-                    os.killpg(pid, stop)  # their prompt stop (hypercorn removes its semaphores)
-                except OSError:
-                    pass
+            _stop_all(children)
+            shutil.rmtree(workdir, ignore_errors=True)
             os._exit(0)
         if not chunk:
             continue
@@ -231,6 +255,7 @@ class Zygote:
     """The running zygote process (one per test process; see the module docstring)."""
 
     def __init__(self, env, workdir):
+        self.workdir = workdir
         self._env = dict(env)
         self._lock = threading.Lock()
         self._cond = threading.Condition()
@@ -254,7 +279,7 @@ class Zygote:
         try:
             with open(self._stderr_path, "wb") as stderr:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "harness.zygote"], stdin=subprocess.PIPE,
+                    [sys.executable, "-m", "harness.zygote", workdir], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=stderr, env=self._env, cwd=workdir,
                     start_new_session=True,
                 )  # fmt: skip
@@ -320,5 +345,5 @@ class Zygote:
 
 
 if __name__ == "__main__":
-    request, zygote = _serve()
+    request, zygote = _serve(sys.argv[1])
     _become(request, zygote)  # from here on this process is the server; it never returns

@@ -94,18 +94,18 @@ def _default_sigint():
 
 
 def servers_used(run_dir):
-    """(pid, port) of each server the run started; removes what a killed run left on disk."""
-    used = []
+    """(pid, port) of each server the run started, and the folders it wrote to."""
+    used, folders = [], set()
     for line in sorted(set((run_dir / "servers.txt").read_text().splitlines())):
-        pid, port, workdir = line.split()
-        shutil.rmtree(workdir, ignore_errors=True)  # a killed run cannot clean up after itself
+        pid, port, folder = line.split()
+        folders.add(folder)
         if pid != "db":
             used.append((int(pid), int(port)))
-    return used
+    return used, folders
 
 
 def assert_nothing_left(run_dir):
-    used = servers_used(run_dir)
+    used, folders = servers_used(run_dir)
     assert len(used) == 2
     deadline = time.monotonic() + 5
     for pid, port in used:
@@ -114,6 +114,11 @@ def assert_nothing_left(run_dir):
         assert not group_alive(pid), f"server process group {pid} is still running"
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still bound"
+    # The servers' folders, the database template, and the session folder that holds them.
+    sessions = {os.path.dirname(folder) for folder in folders}
+    while any(map(os.path.exists, folders | sessions)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [f for f in sorted(folders | sessions) if os.path.exists(f)] == []
 
 
 def group_alive(pgid):
@@ -157,8 +162,9 @@ def runs(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
-        if (run_dir / "servers.txt").exists():
-            servers_used(run_dir)  # removes what a killed run left on disk
+        if (run_dir / "servers.txt").exists():  # a run that failed its checks: tidy up after it
+            for folder in servers_used(run_dir)[1]:
+                shutil.rmtree(os.path.dirname(folder), ignore_errors=True)
 
 
 def test_a_run_reports_verdicts_is_loud_on_a_contradiction_and_leaves_nothing(runs):
