@@ -15,15 +15,17 @@ caller (one event loop, a thread bound, a lock). So
 - one that cannot happen ends within ``progress.QUIET``, not after a long window;
 - once a group has given up, later callers of it get ``alone`` at once (the group stays broken:
   the callers it needed have left), so a serial server costs one quiet span per group, not one
-  per request.
+  per request. (Such late callers are not counted as waiting: what they did among themselves is
+  for the server-side interval stamps to show.)
 
 ``quiet PID`` is a rendezvous nobody else joins: it answers ``quiet`` once everything watched has
-gone quiet. ``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test
+gone quiet (``cap`` if the cap ran out first). ``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test
 waits for it with ``wait_announced``.
 """
 
 import os
 import socketserver
+import sys
 import uuid
 import threading
 import time
@@ -72,8 +74,9 @@ class MeetingPoint:
                 if words and words[0] == "meet" and len(words) == 5:
                     answer = point._meet(*parse_meet(words))
                 elif words and words[0] == "quiet" and len(words) == 2:
-                    point._meet(f"quiet-{uuid.uuid4().hex}", 2**31, MEET_CAP_MS / 1000, int(words[1]))
-                    answer = "quiet"
+                    group = f"quiet-{uuid.uuid4().hex}"
+                    point._meet(group, 2**31, MEET_CAP_MS / 1000, int(words[1]))
+                    answer = point.given_up(group)
                 elif words and words[0] == "announce" and len(words) == 2:
                     point._announce(words[1])
                     answer = "ok"
@@ -151,13 +154,18 @@ class MeetingPoint:
                 )
                 if self._stopping:
                     return
-                groups = list(self._waiting_groups())
-            for group in groups:
-                if group.quiet.stalled():
-                    with self._cond:
-                        if group.waiting and not group.given_up:
-                            group.given_up = "quiet"
-                            self._cond.notify_all()
+                groups = [(group, group.arrivals) for group in self._waiting_groups()]
+            for group, arrivals in groups:
+                try:
+                    stalled = group.quiet.stalled()
+                except Exception as error:  # never let one bad sample stop every wait
+                    print(f"meeting point: could not sample activity: {error!r}", file=sys.stderr)
+                    stalled = False
+                with self._cond:
+                    # An arrival while we sampled is progress: the sample is stale.
+                    if stalled and group.arrivals == arrivals and group.waiting and not group.given_up:
+                        group.given_up = "quiet"
+                        self._cond.notify_all()
             time.sleep(progress.SAMPLE)
 
     def _waiting_groups(self):

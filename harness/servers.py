@@ -260,13 +260,23 @@ def zygote():
     process be killed, the zygote removes it once the servers it started have stopped."""
     with _LIVE_LOCK:
         if "running" not in _ZYGOTE:
-            _ZYGOTE["session"] = session = tempfile.mkdtemp(prefix="spec-session-")
-            _ZYGOTE["running"] = Zygote(server_env(), session)
+            session = tempfile.mkdtemp(prefix="spec-session-")
+            try:
+                _ZYGOTE["running"] = Zygote(session_env(session), session)
+            except BaseException:
+                shutil.rmtree(session, ignore_errors=True)
+                raise
+            _ZYGOTE["session"] = session
         return _ZYGOTE["running"]
 
 
 def session_dir():
     return Path(zygote().workdir)
+
+
+def session_env(session, **extra):
+    """A server's environment (harness/env.py), with its temporary files in the session folder."""
+    return server_env(TMPDIR=session, **extra)
 
 
 @dataclass(eq=False)
@@ -345,7 +355,8 @@ class ServerProcess:
         if self.config.database and not (self.workdir / "db.sqlite3").exists():
             shutil.copyfile(migrated_database(), self.workdir / "db.sqlite3")
         self._token = token = uuid.uuid4().hex
-        env = server_env(
+        env = session_env(
+            session_dir(),
             SPEC_TOKEN=token,
             SPEC_MIDDLEWARE=self.config.stack,
             SPEC_DEBUG="1" if self.config.debug else "0",
@@ -563,7 +574,7 @@ def migrated_database():
             folder = Path(tempfile.mkdtemp(prefix="db-", dir=session_dir()))
             path, log = folder / "template.sqlite3", folder / "migrate.log"
             argv = [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"]
-            migrate = zygote().spawn(argv, server_env(SPEC_DB_PATH=path), folder, log)
+            migrate = zygote().spawn(argv, session_env(session_dir(), SPEC_DB_PATH=path), folder, log)
             if migrate.wait(timeout=120) != 0:
                 raise RuntimeError(f"migrate failed; its output:\n{log.read_text()}")
             _TEMPLATE["path"] = path

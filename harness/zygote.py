@@ -82,8 +82,11 @@ def _die_with(sig):
         pass
 
 
+_PROTOCOL = {}  # "fd": where the zygote's answers go (its original stdout)
+
+
 def _send(message):
-    os.write(1, (json.dumps(message) + "\n").encode())
+    os.write(_PROTOCOL["fd"], (json.dumps(message) + "\n").encode())
 
 
 def _stop_all(children):
@@ -94,16 +97,16 @@ def _stop_all(children):
             os.killpg(pid, stop)
         except OSError:
             pass
-    deadline = time.monotonic() + 3
-    while children and time.monotonic() < deadline:
+    waiting, deadline = set(children), time.monotonic() + 3
+    while waiting and time.monotonic() < deadline:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             break
         if pid == 0:
             time.sleep(0.01)
-        children.pop(pid, None)
-    for pid in children:
+        waiting.discard(pid)
+    for pid in children:  # their workers too, whether or not the master has ended
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
@@ -115,6 +118,10 @@ def _serve(workdir):
     request it is to carry out. Once the test process is gone, stops every child and removes
     ``workdir`` (the session's folder)."""
     parent = os.getppid()
+    # Answers go out on a descriptor of their own; anything printed (a warning at import, say)
+    # goes to stderr, the zygote's log, and can never garble them.
+    _PROTOCOL["fd"] = os.dup(1)
+    os.dup2(2, 1)
     orphaned = []
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -148,7 +155,8 @@ def _serve(workdir):
         chunk = stdin.read(65536) if 0 in readable else None
         if orphaned or chunk == b"":  # the test process is gone: nothing we started may outlive it
             _stop_all(children)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if os.path.basename(workdir).startswith("spec-session-"):  # never anything else
+                shutil.rmtree(workdir, ignore_errors=True)
             os._exit(0)
         if not chunk:
             continue
@@ -156,26 +164,39 @@ def _serve(workdir):
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
+            ready_r, ready_w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
-                os.close(wake_r)
-                os.close(wake_w)
-                return request, os.getppid()
+                for fd in (wake_r, wake_w, ready_r, _PROTOCOL["fd"]):
+                    os.close(fd)
+                _detach(os.getppid())
+                os.write(ready_w, b"+")  # now it can be stopped by its group
+                os.close(ready_w)
+                return request
+            os.close(ready_w)
+            os.read(ready_r, 1)  # empty if it died first; either way, its group is settled
+            os.close(ready_r)
             children[pid] = request["stop"]
             _send({"pid": pid})
 
 
-def _become(request, zygote):
-    """Turn this forked child into the server process the request describes."""
-    os.setsid()  # its own session and process group: the harness stops the whole group
+def _detach(zygote):
+    """In a forked child, before the zygote answers with its pid: a session and process group of
+    its own (the harness stops the whole group), the signal dispositions of a fresh interpreter,
+    and SIGTERM when the zygote dies."""
+    os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGQUIT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     _die_with(signal.SIGTERM)
     if os.getppid() != zygote:
         os._exit(1)
+
+
+def _become(request):
+    """Turn this forked child into the server process the request describes."""
     os.chdir(request["cwd"])
     log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -288,7 +309,10 @@ class Zygote:
             return
         started.put(None)
         for line in self._proc.stdout:  # until the zygote exits
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
             if "exited" in message:
                 with self._cond:
                     self._exits[message["exited"]] = message["code"]
@@ -345,5 +369,4 @@ class Zygote:
 
 
 if __name__ == "__main__":
-    request, zygote = _serve(sys.argv[1])
-    _become(request, zygote)  # from here on this process is the server; it never returns
+    _become(_serve(sys.argv[1]))  # from here on this process is the server; it never returns

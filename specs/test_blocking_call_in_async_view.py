@@ -37,7 +37,7 @@ import uuid
 from harness.claims import SEED, Claim
 from harness.inprocess import asgi_get, handler
 from harness.plugin import ServerRequest, serving
-from harness.probe import Volley, fire, fire_overlapping, get, meeting_params
+from harness.probe import Volley, fire, fire_sleeping, get, meeting_params
 from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
 
 CLAIM = Claim(
@@ -71,7 +71,7 @@ CLAIM = Claim(
 pytestmark = CLAIM.mark
 
 N = 3
-BLOCK = 0.03  # seconds each quiz view blocks for, where requests are meant to take turns
+BLOCK = 0.03  # seconds each quiz view blocks for, in process
 SEED_VIEW = "/seed/blocking/"
 
 serialized_on = serving(*CLAIM.servers_where("holds"))
@@ -87,8 +87,10 @@ def assert_serialized(volley, block=BLOCK):
 
 @serialized_on
 def test_quiz_view_serializes_requests(server, evidence):
-    volley = fire(server.url, SEED_VIEW, N, {"seconds": BLOCK})
-    assert_serialized(volley)
+    volley = fire_sleeping(server.url, SEED_VIEW, N, expect_overlap=False)
+    assert_serialized(volley, block=volley.figures["slept_s"])
+    # Each was at the server while the one before it slept, and was held back until it ended.
+    assert volley.kept_waiting(margin_ns=volley.figures["slept_s"] / 3 * 1e9)
     assert len(volley.loops) == 1  # one event loop served them all
     evidence(f"{server.name} quiz view", volley.summary())
 
@@ -107,7 +109,7 @@ def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
 
 @concurrent_on
 def test_quiz_view_requests_overlap_on_threads(server, evidence):
-    volley = fire_overlapping(server.url, SEED_VIEW, N)
+    volley = fire_sleeping(server.url, SEED_VIEW, N)
     assert volley.statuses == [200] * N
     assert volley.max_in_flight >= 2, volley.intervals  # not one after another
     # Requests that overlapped ran on different threads, each with an event loop of its own.
@@ -199,7 +201,7 @@ async def test_in_process_asgi_serializes_like_one_worker(evidence):
 
 @serving(*CLAIM.outcomes)
 def test_awaiting_instead_overlaps_everywhere(server, evidence):
-    volley = fire_overlapping(server.url, "/fixed/blocking/", N)
+    volley = fire_sleeping(server.url, "/fixed/blocking/", N)
     assert volley.statuses == [200] * N
     assert volley.max_in_flight >= 2, volley.intervals  # rendezvous proof: test_when_async_helps
     evidence(f"{server.name} awaited sleep", volley.summary())

@@ -25,7 +25,7 @@ import os, time
 import pytest
 from harness.claims import Claim
 from harness.plugin import serving
-from harness.servers import SERVERS, ServerKind, migrated_database
+from harness.servers import SERVERS, ServerKind, migrated_database, session_dir, zygote
 from harness.probe import get
 
 CLAIM = Claim(
@@ -47,6 +47,8 @@ def test_server(server, server_pool, evidence):
         for running in server_pool.running():
             record.write(f"{running.proc.pid} {running.port} {running.workdir}\\n")
         record.write(f"db - {migrated_database().parent}\\n")
+        record.write(f"zygote {zygote().pid} -\\n")
+        record.write(f"session - {session_dir()}\\n")
     assert get(server.url, "/__spec__/ping/").status == 200
     evidence(server.name, answered=True)
     if os.environ["SPEC_MODE"] == "hang":
@@ -94,31 +96,45 @@ def _default_sigint():
 
 
 def servers_used(run_dir):
-    """(pid, port) of each server the run started, and the folders it wrote to."""
-    used, folders = [], set()
+    """(pid, port) of each server the run started, the folders it wrote to (its session folder,
+    and the servers' and database's folders in it), and its zygote's pid."""
+    used, folders, zygotes = [], set(), set()
     for line in sorted(set((run_dir / "servers.txt").read_text().splitlines())):
-        pid, port, folder = line.split()
-        folders.add(folder)
-        if pid != "db":
-            used.append((int(pid), int(port)))
-    return used, folders
+        what, number, folder = line.split()
+        if folder != "-":
+            folders.add(folder)
+        if what == "zygote":
+            zygotes.add(int(number))
+        elif what not in ("db", "session"):
+            used.append((int(what), int(number)))
+    return used, folders, zygotes
+
+
+def remove_session(folder):
+    """Remove a session folder a failed run left (and nothing that is not one)."""
+    if os.path.basename(folder).startswith("spec-session-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def assert_nothing_left(run_dir):
-    used, folders = servers_used(run_dir)
+    used, folders, zygotes = servers_used(run_dir)
     assert len(used) == 2
     deadline = time.monotonic() + 5
+    for pid in zygotes:
+        while group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not group_alive(pid), f"the zygote {pid} is still running"
     for pid, port in used:
         while group_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not group_alive(pid), f"server process group {pid} is still running"
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still bound"
-    # The servers' folders, the database template, and the session folder that holds them.
-    sessions = {os.path.dirname(folder) for folder in folders}
-    while any(map(os.path.exists, folders | sessions)) and time.monotonic() < deadline:
+    # The session folder, and the servers' and the database template's folders in it.
+    assert any(os.path.basename(f).startswith("spec-session-") for f in folders), folders
+    while any(map(os.path.exists, folders)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert [f for f in sorted(folders | sessions) if os.path.exists(f)] == []
+    assert [f for f in sorted(folders) if os.path.exists(f)] == []
 
 
 def group_alive(pgid):
@@ -164,7 +180,7 @@ def runs(tmp_path_factory):
                 proc.communicate()
         if (run_dir / "servers.txt").exists():  # a run that failed its checks: tidy up after it
             for folder in servers_used(run_dir)[1]:
-                shutil.rmtree(os.path.dirname(folder), ignore_errors=True)
+                remove_session(folder)
 
 
 def test_a_run_reports_verdicts_is_loud_on_a_contradiction_and_leaves_nothing(runs):
