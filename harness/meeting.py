@@ -185,6 +185,12 @@ class MeetingPoint:
         with self._cond:
             return self._groups[name].max_waiting if name in self._groups else 0
 
+    def longest_pause(self, name):
+        """The longest span in which the group's watched processes looked quiet but then went
+        on (how close a rendezvous that happened came to being given up), in seconds."""
+        with self._cond:
+            return self._groups[name].quiet.longest_pause if name in self._groups else 0.0
+
     def given_up(self, name):
         """Why the group's callers stopped waiting without meeting: "quiet" (nobody could make
         progress any more), "cap" (the cap ran out while they still could), or "" (never)."""

@@ -15,7 +15,9 @@ import pytest
 
 from harness import progress
 from harness.meeting import MeetingPoint
+from harness.probe import fire
 from harness.protocol import meet_line
+from harness.servers import SERVERS, ServerConfig
 
 pytestmark = pytest.mark.skipif(not progress.SUPPORTED, reason="needs Linux's /proc")
 
@@ -115,3 +117,18 @@ def test_the_cap_bounds_a_wait_that_keeps_running(spawn):
             assert conn.makefile().readline().strip() == "alone"
         assert 0.5 <= time.monotonic() - started < 3
         assert point.given_up("capped") == "cap"
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "gunicorn-gthread"])
+def test_progressing_rendezvous_never_pause_anywhere_near_quiet(server_pool, meeting, name):
+    # The margin QUIET rests on: in rendezvous that do happen, through real servers, the longest
+    # span with nothing running stays a small fraction of it.
+    app = ServerConfig(app=f"harness.tests.apps:concurrent_{SERVERS[name].interface}")
+    server = server_pool.get(name, app)
+    pauses = []
+    for _ in range(5):
+        volley = fire(server.url, "/x/", 4, meeting=meeting)
+        assert volley.meetings == ["met"] * 4
+        pauses.append(meeting.longest_pause(volley.group))
+    assert max(pauses) < progress.QUIET / 3, pauses
+
