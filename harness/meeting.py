@@ -12,7 +12,8 @@ of them have gone quiet. Quiet means nobody can arrive any more: the others are 
 caller (one event loop, a thread bound, a lock). So
 
 - a rendezvous that happens costs nothing, and a loaded machine only makes a caller wait longer;
-- one that cannot happen ends within ``progress.QUIET``, not after a long window;
+- one that cannot happen ends once nothing has run for ``progress.QUIET``, not after a long
+  window;
 - once a group has given up, later callers of it get ``alone`` at once (the group stays broken:
   the callers it needed have left), so a serial server costs one quiet span per group, not one
   per request. (Such late callers are not counted as waiting: what they did among themselves is

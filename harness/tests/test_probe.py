@@ -51,12 +51,14 @@ def test_meeting_point_meets_only_callers_waiting_together():
         for t in threads:
             t.join()
         apart = []
-        for _ in range(2):  # one after another: each waits out its timeout alone
-            call_meeting(point, "g2", 2, 50, apart)
+        for _ in range(2):  # one after another: the first waits until nothing runs, the second
+            # finds the group given up
+            call_meeting(point, "g2", 2, 2000, apart)
         assert together == ["met"] * 3
         assert point.max_waiting("g1") == 3
         assert apart == ["alone"] * 2
         assert point.max_waiting("g2") == 1
+        assert point.given_up("g2") == "quiet"
 
 
 SYNTHETIC = [
