@@ -144,11 +144,11 @@ class Witness:
         with self._cond:
             return list(self._events.get(group, []))
 
-    def wait_for(self, group, event, timeout=10):
-        """The group's events once ``event`` is among them (or, at the timeout, as they are)."""
-        with self._cond:
-            self._cond.wait_for(lambda: event in self._events.get(group, []), timeout=timeout)
-            return list(self._events.get(group, []))
+    def wait_for(self, group, event, activity=None):
+        """The group's events once ``event`` is among them, or as they are once nothing watched
+        (``activity``; by default this process) can make progress any more."""
+        progress.wait_until(lambda: event in self.events(group), activity or progress.Activity())
+        return self.events(group)
 
     def release(self, group):
         with self._cond:
@@ -190,7 +190,8 @@ def start_and_hang_up(server, path, witness, group, finished="sync"):
     try:
         target = f"{path}?{query(witness, group, finished)}"
         client.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        assert "started" in witness.wait_for(group, "started"), "the view never started"
+        started = witness.wait_for(group, "started", server_and_test(server))
+        assert "started" in started, "the view never started"
     finally:
         client.close()  # the client goes away while the view awaits
 
@@ -199,7 +200,7 @@ def hold_then_release(witness, group, expected, activity):
     """Wait for the events ``expected`` while the view holds; check that nothing else happens
     (no cancellation) until every process involved has gone quiet, so that nothing more can come
     (harness/progress.py); then release the view."""
-    witness.wait_for(group, expected[-1])
+    witness.wait_for(group, expected[-1], activity)
     progress.wait_until(lambda: witness.events(group) != expected, activity)
     assert witness.events(group) == expected
     witness.release(group)
@@ -218,7 +219,7 @@ def server_and_test(server):
 def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
     # Nobody releases the view: only a cancellation can end it.
-    events = witness.wait_for(group, FINISHED)
+    events = witness.wait_for(group, FINISHED, server_and_test(server))
     assert events == [STARTED, CANCELLED, FINISHED]  # no response, so none to close
     evidence(server.name, events=" > ".join(events))
 
@@ -228,7 +229,7 @@ def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, ev
 def test_django_42_runs_the_async_view_to_the_end(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
     hold_then_release(witness, group, [STARTED], server_and_test(server))
-    events = witness.wait_for(group, FINISHED)
+    events = witness.wait_for(group, FINISHED, server_and_test(server))
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
 
@@ -237,7 +238,7 @@ def test_django_42_runs_the_async_view_to_the_end(server, witness, group, eviden
 def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
     hold_then_release(witness, group, [STARTED], server_and_test(server))
-    events = witness.wait_for(group, FINISHED)
+    events = witness.wait_for(group, FINISHED, server_and_test(server))
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
 
@@ -251,7 +252,7 @@ def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
     start_and_hang_up(server, "/streaming/hold-sync/", witness, group, finished="async")
     held, after = sync_view_events
     hold_then_release(witness, group, held, server_and_test(server))
-    events = witness.wait_for(group, after[-1])
+    events = witness.wait_for(group, after[-1], server_and_test(server))
     assert events == after  # never cancelled; its response never sent, never closed
     evidence(server.name, events=" > ".join(events))
 
@@ -274,17 +275,22 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
 
     scope = http_scope(path, query(witness, group, finished))
     task = asyncio.ensure_future(app(scope, inbox.get, send))
-    started = await asyncio.to_thread(witness.wait_for, group, STARTED)
-    assert started == [STARTED], "the view never started"
-    inbox.put_nowait({"type": "http.disconnect"})
-    if CANCELLED not in held:
-        # In process, everything a disconnect sets in motion runs in this process.
-        await asyncio.to_thread(hold_then_release, witness, group, held, progress.Activity())
     try:
-        await asyncio.wait_for(task, 10)  # the app returns normally, cancelled view or not
-        return sent, witness.events(group)
+        started = await asyncio.to_thread(witness.wait_for, group, STARTED)
+        assert started == [STARTED], "the view never started"
+        inbox.put_nowait({"type": "http.disconnect"})
+        if CANCELLED not in held:
+            # In process, everything a disconnect sets in motion runs in this process.
+            await asyncio.to_thread(hold_then_release, witness, group, held, progress.Activity())
+        # The app returns normally, cancelled view or not; a view that was not cancelled after
+        # all would hold until released: wait only until nothing here can run any more.
+        returned = await asyncio.to_thread(progress.wait_until, task.done, progress.Activity())
+        events = witness.events(group)
     finally:
-        witness.release(group)  # a view that was not cancelled after all must not stay held
+        witness.release(group)  # never leave a view holding, whatever went wrong
+    await asyncio.wait_for(task, 10)  # released, it ends at once
+    assert returned, f"the app did not return while the view held; it reported {events}"
+    return sent, events
 
 
 @requires_django(since="5.0")
