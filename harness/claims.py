@@ -1,32 +1,52 @@
-"""The claim record (DESIGN.md §1) and the registry of every claim.
+"""The claim record: a quoted claim, split into atomic statements, each with its own verdict.
 
-A spec module defines its claim once, at the top::
+A spec module defines one claim, at the top::
 
-    CLAIM = Claim(id="...", source="...", claim="...", verdict="refuted", ...)
-    pytestmark = CLAIM.mark
+    CLAIM = Claim(
+        id="orm-get-in-async-view",
+        source="...", url="https://...",
+        claim="Django ORM methods like get() are synchronous and must be wrapped ...",
+        statements=[
+            Statement("sync", "get() is synchronous.", "holds"),
+            Statement("must-wrap", "To be awaited it must be wrapped with sync_to_async.",
+                      "refuted", reality="QuerySet.aget() awaits it (Django >= 4.1)."),
+        ],
+        mechanism="django.utils.asyncio.async_unsafe ...",
+        docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    )
 
-and every test in the module becomes evidence for it. Everything else (the verdict table, the
-results file, the README table) is generated from these records.
+and marks every test with the statement it is evidence for: ``@CLAIM.statement("sync")`` (or
+``pytestmark = CLAIM.statement("sync")`` when every test of the module proves the same one).
 
-``outcomes`` records, per server, whether the claim holds there; a claim whose outcome differs
-between servers must say ``verdict="conditional"`` and spell out the condition. Tests choose their
-servers from it (``servers_where``), so the expectation lives in the record, not in test bodies.
+Where a statement's outcome depends on what serves the code or on the Django version, it says so
+as data: a default outcome and ``When`` rules, the first that matches winning::
+
+    Statement("cancelled", "... the async view is cancelled ...", "holds",
+              when=[When("refuted", interface="wsgi", why="nothing tells a WSGI app"),
+                    When("refuted", django="<5.0", why="4.2 does not listen for it")])
+
+Every verdict is derived, never typed: a statement's from its outcomes over every server and
+supported Django version (``holds``, ``refuted``, or ``conditional`` with its condition spelled out
+from the rules); the claim's from its statements (``refuted`` if one is refuted everywhere, else
+``conditional`` if one is conditional, else ``holds``). Outcomes per server and version are what
+the matrix expects in each cell.
 """
 
 import importlib
 import re
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from harness import ROOT
+from harness.versions import SUPPORTED, in_spec
 
-VERDICTS = ("holds", "refuted", "conditional")
+HOLDS, REFUTED, CONDITIONAL = "holds", "refuted", "conditional"
+OUTCOMES = (HOLDS, REFUTED)
 SEED = "seed/000_5a8fd5ed91702aba.txt"
-
-REGISTRY = {}
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+INTERFACES = ("asgi", "wsgi")
 
 
 class ClaimError(ValueError):
@@ -34,72 +54,199 @@ class ClaimError(ValueError):
 
 
 @dataclass(frozen=True)
-class Claim:
-    id: str
-    source: str
-    claim: str
-    verdict: str
-    reality: str
-    mechanism: str
-    docs: str
-    condition: str = ""
-    outcomes: dict = field(default_factory=dict)
-    since: str = ""
-    until: str = ""
-    module: str = field(default="", compare=False)
+class Where:
+    """Where a test observed a statement: a server, or Django's handler driven in process."""
 
-    def __post_init__(self):
-        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.id):
-            raise ClaimError(f"claim id {self.id!r} must be a lowercase slug")
-        if self.verdict not in VERDICTS:
-            raise ClaimError(f"{self.id}: verdict {self.verdict!r} is not one of {VERDICTS}")
-        for field_name in ("source", "claim", "reality", "mechanism", "docs"):
-            if not getattr(self, field_name).strip():
-                raise ClaimError(f"{self.id}: {field_name} is empty")
-        if not self.docs.startswith("https://docs.djangoproject.com/") or "#" not in self.docs:
-            raise ClaimError(f"{self.id}: docs must link a Django docs anchor, got {self.docs!r}")
-        bad = {k: v for k, v in self.outcomes.items() if v not in ("holds", "refuted")}
-        if bad:
-            raise ClaimError(f"{self.id}: outcomes must be 'holds' or 'refuted', got {bad}")
-        mixed = len(set(self.outcomes.values())) > 1
-        if self.verdict == "conditional" and not self.condition:
-            raise ClaimError(f"{self.id}: a conditional verdict must spell out its condition")
-        if mixed and self.verdict != "conditional":
-            raise ClaimError(f"{self.id}: outcomes differ by server, so the verdict is conditional")
-        if self.outcomes and not mixed and self.verdict not in self.outcomes.values():
-            raise ClaimError(f"{self.id}: verdict {self.verdict!r} contradicts its outcomes")
-        if not self.module:
-            # The module that wrote Claim(...): two frames up, past the generated __init__.
-            caller = sys._getframe(2).f_globals.get("__name__", "")
-            object.__setattr__(self, "module", caller)
-        known = REGISTRY.get(self.id)
-        if known is not None and known != self:
-            raise ClaimError(f"claim {self.id!r} is defined twice ({known.module}, {self.module})")
-        REGISTRY[self.id] = self
+    server: str = ""  # a name from harness.servers.SERVERS, or "" in process
+    interface: str = ""  # "asgi", "wsgi", or "" when the test does not say
 
     @property
-    def mark(self):
-        return pytest.mark.claim(self.id)
+    def label(self):
+        if self.server:
+            return self.server
+        return f"in process ({self.interface})" if self.interface else "in process"
 
-    def servers_where(self, outcome):
-        """The servers on which this claim has ``outcome`` ("holds" or "refuted")."""
-        return [server for server, value in self.outcomes.items() if value == outcome]
 
-    def outcome_text(self):
-        """E.g. 'holds: uvicorn; refuted: gunicorn-gthread' (empty when not per server)."""
+@dataclass(frozen=True)
+class When:
+    """A condition, as data, under which a statement's outcome is ``outcome``."""
+
+    outcome: str
+    servers: tuple = ()  # server names
+    interface: str = ""  # "asgi" or "wsgi" (a server's, or an in-process handler's)
+    django: str = ""  # a version range: ">=5.0", "<5.0.2", ">=4.2,<5.0"
+    why: str = ""  # the mechanism, in a few words
+
+    def __post_init__(self):
+        object.__setattr__(self, "servers", tuple(self.servers))
+        if self.outcome not in OUTCOMES:
+            raise ClaimError(f"When: outcome {self.outcome!r} is not one of {OUTCOMES}")
+        if self.interface and self.interface not in INTERFACES:
+            raise ClaimError(f"When: interface {self.interface!r} is not one of {INTERFACES}")
+        if not (self.servers or self.interface or self.django):
+            raise ClaimError("When: a rule needs a condition (servers, interface or django)")
+        if self.django:
+            in_spec(self.django, "4.2")  # raises on a malformed range
+
+    def matches(self, where, django):
+        if self.servers and where.server not in self.servers:
+            return False
+        if self.interface and where.interface != self.interface:
+            return False
+        return not self.django or in_spec(self.django, django)
+
+    def text(self):
         parts = []
-        for outcome in ("holds", "refuted"):
-            servers = self.servers_where(outcome)
-            if servers:
-                parts.append(f"{outcome}: {', '.join(servers)}")
-        return "; ".join(parts)
+        if self.servers:
+            parts.append("on " + ", ".join(self.servers))
+        if self.interface:
+            parts.append(f"under {self.interface.upper()}")
+        if self.django:
+            parts.append(f"on Django {self.django.replace(',', ', ')}")
+        return " ".join(parts) + (f" ({self.why})" if self.why else "")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One sentence a reader can check, with the outcome the spec expects for it."""
+
+    id: str
+    text: str
+    outcome: str  # the outcome where no rule says otherwise
+    when: tuple = ()  # When rules; the first that matches decides
+    reality: str = ""  # what is true, where the statement is refuted
+
+    def __post_init__(self):
+        object.__setattr__(self, "when", tuple(self.when))
+        if not SLUG.fullmatch(self.id):
+            raise ClaimError(f"statement id {self.id!r} must be a lowercase slug")
+        if self.outcome not in OUTCOMES:
+            raise ClaimError(f"{self.id}: outcome {self.outcome!r} is not one of {OUTCOMES}")
+        if not self.text.strip():
+            raise ClaimError(f"{self.id}: the statement's text is empty")
+        refuted_somewhere = self.outcome == REFUTED or any(r.outcome == REFUTED for r in self.when)
+        if refuted_somewhere and not self.reality.strip():
+            raise ClaimError(f"{self.id}: a statement refuted anywhere must say what is true instead")
+
+    def outcome_at(self, where, django):
+        for rule in self.when:
+            if rule.matches(where, django):
+                return rule.outcome
+        return self.outcome
+
+    def verdict(self, places=None, versions=SUPPORTED):
+        """holds / refuted everywhere the spec looks, or conditional."""
+        places = places if places is not None else all_places()
+        seen = {self.outcome_at(where, version) for where in places for version in versions}
+        return seen.pop() if len(seen) == 1 else CONDITIONAL
+
+    def condition(self):
+        """The rules, as a sentence: empty when the outcome never varies."""
+        if self.verdict() != CONDITIONAL:
+            return ""
+        rules = [f"{rule.outcome} {rule.text()}" for rule in self.when]
+        return "; ".join(rules) + f"; {self.outcome} otherwise"
+
+
+def all_places():
+    """Every server the spec serves on, and both in-process handlers."""
+    from harness.servers import SERVERS
+
+    return [Where(name, kind.interface) for name, kind in SERVERS.items()] + [
+        Where("", interface) for interface in INTERFACES
+    ]
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str  # where it comes from, in words ("the quiz", "Django docs, ...", a ticket)
+    claim: str  # the statement under test, quoted exactly from the source
+    statements: tuple
+    mechanism: str  # where in Django (or asgiref / Python) this comes from, by module.function
+    docs: str  # a Django docs anchor
+    url: str = ""  # the source's address, where it has one
+    module: str = field(default="", compare=False)  # the spec module that defines it
+
+    def __post_init__(self):
+        object.__setattr__(self, "statements", tuple(self.statements))
+        if not SLUG.fullmatch(self.id):
+            raise ClaimError(f"claim id {self.id!r} must be a lowercase slug")
+        for name in ("source", "claim", "mechanism", "docs"):
+            if not getattr(self, name).strip():
+                raise ClaimError(f"{self.id}: {name} is empty")
+        if not self.docs.startswith("https://docs.djangoproject.com/") or "#" not in self.docs:
+            raise ClaimError(f"{self.id}: docs must link a Django docs anchor, got {self.docs!r}")
+        if self.url and not self.url.startswith("https://"):
+            raise ClaimError(f"{self.id}: url must be an https address, got {self.url!r}")
+        if not self.statements:
+            raise ClaimError(f"{self.id}: a claim needs at least one statement")
+        ids = [s.id for s in self.statements]
+        if len(set(ids)) != len(ids):
+            raise ClaimError(f"{self.id}: statement ids repeat: {ids}")
+
+    @property
+    def verdict(self):
+        verdicts = {s.verdict() for s in self.statements}
+        if REFUTED in verdicts:
+            return REFUTED
+        return CONDITIONAL if CONDITIONAL in verdicts else HOLDS
+
+    def statement_named(self, statement_id):
+        for statement in self.statements:
+            if statement.id == statement_id:
+                return statement
+        raise ClaimError(
+            f"{self.id}: no statement {statement_id!r}; it has {[s.id for s in self.statements]}"
+        )
+
+    def statement(self, statement_id):
+        """The pytest mark that makes a test evidence for one of this claim's statements."""
+        self.statement_named(statement_id)
+        return pytest.mark.statement(self, statement_id)
+
+    def servers_where(self, statement_id, outcome, django=None):
+        """The servers on which statement ``statement_id`` has ``outcome`` (under ``django``,
+        default: the running version): for choosing what a test serves on."""
+        from harness.servers import SERVERS
+        from harness.versions import django_version_text
+
+        statement = self.statement_named(statement_id)
+        version = django or django_version_text()
+        return [
+            name for name, kind in SERVERS.items()
+            if statement.outcome_at(Where(name, kind.interface), version) == outcome
+        ]  # fmt: skip
 
     def as_dict(self):
-        return asdict(self)
+        return {
+            "id": self.id, "source": self.source, "url": self.url, "claim": self.claim,
+            "verdict": self.verdict, "mechanism": self.mechanism, "docs": self.docs,
+            "module": self.module,
+            "statements": [
+                {"id": s.id, "text": s.text, "verdict": s.verdict(), "condition": s.condition(),
+                 "reality": s.reality}
+                for s in self.statements
+            ],
+        }  # fmt: skip
+
+
+def claim_of(module):
+    """The claim a spec module defines (its ``CLAIM``), with the module's name recorded."""
+    claim = getattr(module, "CLAIM", None)
+    if not isinstance(claim, Claim):
+        raise ClaimError(f"{module.__name__} defines no CLAIM = Claim(...)")
+    if claim.module != module.__name__:
+        object.__setattr__(claim, "module", module.__name__)
+    return claim
 
 
 def load_all(spec_dir=ROOT / "specs"):
-    """Import every spec module so that every claim is registered; return the registry."""
+    """Every claim in ``specs/``, by id (imports the spec modules; Django must be set up)."""
+    claims = {}
     for path in sorted(Path(spec_dir).glob("test_*.py")):
-        importlib.import_module(f"specs.{path.stem}")
-    return REGISTRY
+        claim = claim_of(importlib.import_module(f"specs.{path.stem}"))
+        if claim.id in claims:
+            raise ClaimError(f"claim {claim.id!r} is defined twice ({claims[claim.id].module}, {claim.module})")
+        claims[claim.id] = claim
+    return claims

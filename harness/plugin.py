@@ -1,34 +1,46 @@
 """The pytest plugin: claims in, verdicts out.
 
-- ``@pytest.mark.claim(id)`` (usually ``pytestmark = CLAIM.mark``) attaches tests to a claim.
-- ``evidence(label, **figures)`` records figures for the current test's claim.
+- ``@CLAIM.statement("id")`` (harness/claims.py) makes a test evidence for one statement of a
+  claim. Every test of a spec module must have one: a test without is a collection error naming
+  its module, and so is a statement without tests.
+- ``evidence(label, **figures)`` records figures for the current test.
 - ``server`` (with ``serving(...)``) gives a running real server; ``meeting`` the rendezvous point.
-- At the end of every run: the verdict table; with ``--results PATH`` a JSON results file.
+- At the end of every run: the verdict table (each claim, its statements, where they were
+  observed in this run); with ``--results PATH`` the run as JSON (harness/status.py's schema).
 - A failed test that used a server gets that server's output in its report.
 
-A claim with a failed test is reported as CONTRADICTED: the record says one thing, Django did
-another. That is the spec's loudest result.
+Statuses (passed, contradicted, error, not run) come from the one rule in harness/status.py. A
+statement with a contradicted test is printed as CONTRADICTED: the record says one thing, Django
+did another. That is the spec's loudest result; an error (evidence not gathered) never is.
 """
 
-import json
 import platform
 import sys
 import textwrap
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
 
-from harness import claims as claims_module
+from harness import status as statuses
+from harness.claims import Claim, Where
 from harness.env import pin_process_env
 from harness.meeting import MeetingPoint
 from harness.servers import SERVERS, ServerConfig, ServerMissing, ServerPool
+from harness.versions import django_version_text
 
 _SERVERS_USED = pytest.StashKey()
-# nodeid -> (claim id, outcome, evidence list, servers used); filled from test reports, so it also works on the
-# controller of a pytest-xdist run.
-_OUTCOMES = {}
+_NEEDED_SERVERS = pytest.StashKey()
+_PROPERTY = "django-async-spec"  # the one user property the plugin uses: {"where"/"evidence": ...}
+
+
+class Run:
+    """What this session learns. It is filled from test reports only (which pytest-xdist's
+    workers send to the controller), so a parallel run reports like a plain one."""
+
+    def __init__(self):
+        # nodeid -> {"claim": record, "statement", "where", "expected", "phases", "evidence"}
+        self.tests = {}
 
 
 def pytest_addoption(parser):
@@ -42,19 +54,24 @@ def pytest_addoption(parser):
     group.addoption(
         "--results",
         metavar="PATH",
-        help="write the run's claims, verdicts, test outcomes and evidence as JSON to PATH",
+        help="write the run's claims, statements, test statuses and evidence as JSON to PATH",
     )
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "claim(id): the test is evidence for the claim `id`")
-    _OUTCOMES.clear()
+    config.addinivalue_line(
+        "markers", "statement(claim, id): the test is evidence for statement `id` of `claim`"
+    )
+    config.addinivalue_line(
+        "markers", "interface(name): an in-process test drives Django's 'asgi' or 'wsgi' handler"
+    )
+    config.stash[_RUN] = Run()
 
 
-# --- attaching tests to claims ---------------------------------------------------------------
+_RUN = pytest.StashKey()
 
 
-_NEEDED_SERVERS = pytest.StashKey()
+# --- attaching tests to statements -----------------------------------------------------------
 
 
 def _selected_servers(config):
@@ -76,7 +93,60 @@ def _server_request(item):
     return wanted if isinstance(wanted, ServerRequest) else None
 
 
+def where_of(item):
+    """Where a test observes: its server, or the in-process handler it drives (its ``interface``
+    parameter, or an ``@pytest.mark.interface("asgi")`` mark)."""
+    request = _server_request(item)
+    if request:
+        return Where(request.name, SERVERS[request.name].interface)
+    callspec = getattr(item, "callspec", None)
+    interface = callspec.params.get("interface", "") if callspec else ""
+    if interface not in ("asgi", "wsgi"):
+        marked = item.get_closest_marker("interface")
+        interface = marked.args[0] if marked else ""
+    if interface not in ("", "asgi", "wsgi"):
+        raise pytest.UsageError(f"{item.nodeid}: interface must be 'asgi' or 'wsgi', not {interface!r}")
+    return Where("", interface)
+
+
+def statement_of(item):
+    """(claim, statement id) from the test's statement mark; None outside spec modules."""
+    marks = list(item.iter_markers("statement"))
+    in_spec_module = isinstance(getattr(item.module, "CLAIM", None), Claim) if hasattr(item, "module") else False
+    if not marks:
+        if in_spec_module:
+            raise pytest.UsageError(
+                f"{item.nodeid}: this test of {item.module.__name__} is evidence for no statement; "
+                "mark it with @CLAIM.statement(\"...\") (or set pytestmark = CLAIM.statement(...))"
+            )
+        return None
+    claim, statement_id = marks[0].args
+    return claim, statement_id
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
+    # Before -k/--server deselect anything: every statement of every collected claim has tests.
+    claims, owned = {}, {}
+    django = django_version_text()
+    for item in items:
+        found = statement_of(item)
+        if found:
+            claim, statement_id = found
+            claims[claim.id] = claim
+            owned.setdefault(claim.id, set()).add(statement_id)
+            where = where_of(item)
+            item.user_properties.append((_PROPERTY, {"test": {
+                "claim": claim.as_dict(), "statement": statement_id, "where": where.label,
+                "expected": claim.statement_named(statement_id).outcome_at(where, django),
+            }}))  # fmt: skip
+    for claim_id, claim in claims.items():
+        missing = [s.id for s in claim.statements if s.id not in owned.get(claim_id, set())]
+        if missing:
+            raise pytest.UsageError(
+                f"claim {claim_id!r} ({claim.module or 'its module'}): statement(s) {missing} have "
+                "no tests; every statement needs evidence"
+            )
     selected = _selected_servers(config)
     if selected is not None:
         dropped = [i for i in items if _server_request(i) and _server_request(i).name not in selected]
@@ -87,16 +157,6 @@ def pytest_collection_modifyitems(session, config, items):
     config.stash[_NEEDED_SERVERS] = sorted(
         {(r.name, r.config) for r in map(_server_request, items) if r}, key=repr
     )
-    registry = claims_module.REGISTRY
-    for item in items:
-        marks = list(item.iter_markers("claim"))
-        if not marks:
-            continue
-        claim_id = marks[0].args[0]
-        if claim_id not in registry:
-            raise pytest.UsageError(f"{item.nodeid}: no claim with id {claim_id!r}")
-        item.user_properties.append(("claim", claim_id))
-
 
 @pytest.fixture(autouse=True)
 def _pinned_env():
@@ -112,7 +172,7 @@ class Evidence:
 
     def __call__(self, label, figures=None, **more):
         figures = {**(figures or {}), **more}
-        self._item.user_properties.append(("evidence", {"label": label, **figures}))
+        self._item.user_properties.append((_PROPERTY, {"evidence": {"label": label, **figures}}))
 
 
 @pytest.fixture
@@ -206,7 +266,6 @@ def server(request, server_pool):
     except ServerMissing as missing:
         pytest.skip(str(missing))
     request.node.stash.setdefault(_SERVERS_USED, []).append(running)
-    request.node.user_properties.append(("server", wanted.name))
     return running
 
 
@@ -230,123 +289,112 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_runtest_logreport(report):
-    props = dict(p for p in report.user_properties if p[0] == "claim")
-    if "claim" not in props:
+    config = _CONFIG.get("config")
+    if config is None:
         return
-    _, previous, _, _ = _OUTCOMES.get(report.nodeid, (None, "passed", [], []))
-    # A failure in the test body contradicts the claim; one in set-up or tear-down (a server
-    # that would not start, say) means the evidence could not be gathered: an error.
-    if report.failed:
-        outcome = "failed" if report.when == "call" else "error"
-    elif report.skipped:
-        outcome = "skipped"
-    else:
-        outcome = "passed" if report.when == "call" else previous
-    if previous in ("failed", "error"):
-        outcome = previous
-    found = [value for key, value in report.user_properties if key == "evidence"]
-    servers = [value for key, value in report.user_properties if key == "server"]
-    _OUTCOMES[report.nodeid] = (props["claim"], outcome, found, servers)
+    run = config.stash[_RUN]
+    mine = [value for key, value in report.user_properties if key == _PROPERTY]
+    info = next((value["test"] for value in mine if "test" in value), None)
+    if info is None:
+        return
+    test = run.tests.setdefault(report.nodeid, {**info, "phases": {}, "evidence": []})
+    test["phases"][report.when] = report.outcome
+    if report.when == "call":
+        test["evidence"] = [value["evidence"] for value in mine if "evidence" in value]
 
 
-def _versions():
+_CONFIG = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _CONFIG["config"] = session.config
+
+
+def _environment():
     import asgiref
-    import django
 
-    servers = {name: kind.version() for name, kind in SERVERS.items()}
     return {
-        "django": django.get_version(),
+        "django": django_version_text(),
         "python": platform.python_version(),
         "asgiref": asgiref.__version__,
         "pytest_django": version("pytest-django"),
-        "servers": servers,
+        "servers": {name: kind.version() for name, kind in SERVERS.items()},
+        "platform": sys.platform,
     }
 
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
-
-
-def claim_results():
-    registry = claims_module.load_all()
-    by_claim = {claim_id: [] for claim_id in registry}
-    for nodeid, (claim_id, outcome, found, servers) in _OUTCOMES.items():
-        by_claim[claim_id].append(
-            {"test": nodeid, "outcome": outcome, "servers": servers, "evidence": found}
-        )
-    results = []
-    for claim_id, tests in by_claim.items():
-        counts = {k: sum(t["outcome"] == k for t in tests) for k in OUTCOMES}
-        if counts["failed"]:
-            status = "contradicted"
-        elif counts["error"]:
-            status = "error"
-        elif counts["passed"]:
-            status = "confirmed"
-        else:
-            status = "not run"
-        record = registry[claim_id].as_dict()
-        record.pop("module")
-        results.append({**record, "status": status, "counts": counts,
-                        "per_server": _per_server(registry[claim_id], tests), "tests": tests})  # fmt: skip
+def claim_results(run):
+    """{claim id: {"record", "tests"}} in harness/status.py's schema."""
+    results = {}
+    for nodeid, test in sorted(run.tests.items()):
+        record = test["claim"]
+        entry = results.setdefault(record["id"], {"record": record, "tests": []})
+        entry["tests"].append({
+            "test": nodeid, "statement": test["statement"], "where": test["where"],
+            "expected": test["expected"], "status": statuses.status_of_test(test["phases"]),
+            "evidence": test["evidence"],
+        })  # fmt: skip
     return results
-
-
-def _per_server(claim, tests):
-    """For each server a test ran on: the recorded outcome there, and how its tests went."""
-    per_server = {}
-    for test in tests:
-        for name in test["servers"]:
-            entry = per_server.setdefault(
-                name, {"expected": claim.outcomes.get(name, claim.verdict), "passed": 0,
-                       "failed": 0, "error": 0, "skipped": 0},
-            )  # fmt: skip
-            entry[test["outcome"]] += 1
-    return dict(sorted(per_server.items()))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if hasattr(config, "workerinput"):
         return
-    results = claim_results()
-    ran = [r for r in results if r["tests"]]
+    results = claim_results(config.stash[_RUN])
+    ran = {cid: r for cid, r in results.items()
+           if any(t["status"] != statuses.NOT_RUN for t in r["tests"])}  # fmt: skip
     if not ran:
         return
     write = terminalreporter.write_line
     terminalreporter.section("django-async-spec verdicts")
-    v = _versions()
-    write(f"Django {v['django']} · Python {v['python']} · asgiref {v['asgiref']}")
-    for result in ran:
-        counts = result["counts"]
-        tally = f"{counts['passed']} passed" + "".join(
-            f", {counts[k]} {k}" for k in OUTCOMES[1:] if counts[k]
-        )
-        verdict = result["verdict"]
-        marker = {"confirmed": "", "not run": "  [NOT RUN]"}.get(result["status"], "")
-        if result["status"] == "contradicted":
+    env = _environment()
+    write(f"Django {env['django']} · Python {env['python']} · asgiref {env['asgiref']}")
+    for claim_id, result in ran.items():
+        record = result["record"]
+        tests = result["tests"]
+        overall = statuses.combine(t["status"] for t in tests)
+        tally = ", ".join(f"{n} {s}" for s, n in statuses.counts(t["status"] for t in tests).items() if n)
+        if overall == statuses.CONTRADICTED:
             terminalreporter.write_line(
-                f"{result['id']}: CONTRADICTED — the record says {verdict!r}, but {counts['failed']}"
-                " test(s) failed: Django did not behave as recorded",
+                f"{claim_id}: CONTRADICTED — Django did not behave as recorded ({tally})",
                 red=True, bold=True,
             )  # fmt: skip
-        elif result["status"] == "error":
+        elif overall == statuses.ERROR:
             terminalreporter.write_line(
-                f"{result['id']}: ERROR — {counts['error']} test(s) could not gather their "
-                f"evidence (set-up or tear-down failed); record says {verdict!r}  ({tally})",
-                red=True, bold=True,
+                f"{claim_id}: ERROR — evidence could not be gathered (set-up failed); record says "
+                f"{record['verdict']!r} ({tally})", red=True, bold=True,
             )  # fmt: skip
         else:
-            write(f"{result['id']}: {verdict.upper()}{marker}  ({tally})")
-        detail = result["condition"] or ""
-        outcome = claims_module.REGISTRY[result["id"]].outcome_text()
-        if outcome:
-            detail = f"{detail} [{outcome}]" if detail else outcome
-        if detail:
-            write(textwrap.fill(detail, 100, initial_indent="    ", subsequent_indent="    "))
-        for line in _evidence_lines(result["tests"]):
-            write(f"    · {line}")
+            write(f"{claim_id}: {record['verdict'].upper()}  ({tally})")
+        for statement in record["statements"]:
+            mine = [t for t in tests if t["statement"] == statement["id"]]
+            status = statuses.combine(t["status"] for t in mine)
+            places = _places(mine)
+            line = f"{statement['verdict']}: {statement['text']}"
+            if statement["condition"]:
+                line += f" [{statement['condition']}]"
+            if places:
+                line += f" — observed here: {places}"
+            if status in (statuses.CONTRADICTED, statuses.ERROR):
+                line = f"{status.upper()}: {line}"
+            write(textwrap.fill(line, 100, initial_indent="    · ", subsequent_indent="      "))
+        for line in _evidence_lines(tests):
+            write(f"      {line}")
 
 
-def _evidence_lines(tests, limit=6):
+def _places(tests):
+    """'holds on uvicorn, daphne; refuted on gunicorn-gthread' for the places that really ran."""
+    by_outcome = {}
+    for test in tests:
+        if test["status"] == statuses.PASSED:
+            by_outcome.setdefault(test["expected"], [])
+            if test["where"] not in by_outcome[test["expected"]]:
+                by_outcome[test["expected"]].append(test["where"])
+    return "; ".join(f"{outcome} on {', '.join(places)}" for outcome, places in by_outcome.items())
+
+
+def _evidence_lines(tests, limit=4):
     lines = []
     for test in tests:
         for item in test["evidence"]:
@@ -365,10 +413,5 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("--results")
     if not path or hasattr(config, "workerinput"):
         return
-    payload = {
-        "versions": _versions(),
-        "platform": sys.platform,
-        "claims": claim_results(),
-    }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    payload = statuses.run_payload(_environment(), claim_results(config.stash[_RUN]))
+    statuses.write(path, payload)

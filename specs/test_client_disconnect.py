@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness import progress
-from harness.claims import Claim
+from harness.claims import Claim, Statement, When
 from harness.inprocess import handler, http_scope
 from harness.plugin import serving
 from harness.servers import ASGI_SERVERS, WSGI_SERVERS
@@ -56,23 +56,37 @@ from harness.versions import by_version, requires_django
 CLAIM = Claim(
     id="disconnect-cancels-async-view",
     source="Django docs, Asynchronous support (Handling disconnects), new in Django 5.0",
+    url="https://docs.djangoproject.com/en/5.2/topics/async/#handling-disconnects",
     claim="when the client disconnects, the async view is cancelled with asyncio.CancelledError",
-    verdict="conditional",
-    condition=(
-        "Holds for async views under an ASGI server on Django >= 5.0, on every ASGI server "
-        "tested. Refuted on Django 4.2 (the view runs to the end and its response is sent to the "
-        "gone client), under WSGI servers (nothing reports the disconnect), and for sync views "
-        "(the thread runs on; only the task awaiting it is cancelled)."
-    ),
-    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
-    reality=(
-        "Django >= 5.0 under ASGI: the view's await raises asyncio.CancelledError as soon as the "
-        "server delivers http.disconnect (all five ASGI servers do, mid-view); no response is "
-        "sent; request_finished is sent by the handler. A sync view is not cancelled: it runs to "
-        "the end and its response is discarded (request_finished's async receivers run while it "
-        "still runs on 5.0-6.0, after it on 6.1). "
-        "Django 4.2 and WSGI servers: the async view runs to the end."
-    ),
+    statements=[
+        Statement(
+            "async-view-cancelled",
+            "When the client disconnects, the async view is cancelled with "
+            "asyncio.CancelledError.",
+            "holds",
+            when=[
+                When("refuted", interface="wsgi", why="nothing tells a WSGI application"),
+                When("refuted", django="<5.0", why="ASGIHandler does not listen for it"),
+            ],
+            reality=(
+                "Under WSGI servers, and on Django 4.2 under ASGI, the async view runs to the end; "
+                "on 4.2 its response is sent to the client that left. On Django >= 5.0 under "
+                "ASGI, every server tested delivers http.disconnect mid-view: the view's await "
+                "raises CancelledError, no response is sent, and the handler sends "
+                "request_finished."
+            ),
+        ),
+        Statement(
+            "sync-view-cancelled",
+            "A sync view is cancelled the same way.",
+            "refuted",
+            reality=(
+                "Its thread runs it to the end and its response is discarded, never sent nor "
+                "closed. On Django >= 5.0 under ASGI, request_finished's async receivers run "
+                "while it still runs on 5.0-6.0, after it on 6.1."
+            ),
+        ),
+    ],
     mechanism=(
         "django.core.handlers.asgi.ASGIHandler.handle: listen_for_disconnect() awaits receive() "
         "and raises RequestAborted on http.disconnect; the task running the view (5.0-6.0: "
@@ -81,9 +95,9 @@ CLAIM = Claim(
         "stop its executor thread. Django 4.2's handle() never calls receive() after read_body()."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#handling-disconnects",
-    since="5.0",
 )
-pytestmark = CLAIM.mark
+async_view = CLAIM.statement("async-view-cancelled")
+sync_view = CLAIM.statement("sync-view-cancelled")
 
 # What the views report (project/views/streaming.py). request_finished's receiver says whether it
 # ran on the event loop or on a worker thread.
@@ -214,6 +228,7 @@ def server_and_test(server):
 # --- real servers -----------------------------------------------------------------------------
 
 
+@async_view
 @requires_django(since="5.0")
 @serving(*ASGI_SERVERS)
 def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, evidence):
@@ -224,6 +239,7 @@ def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, ev
     evidence(server.name, events=" > ".join(events))
 
 
+@async_view
 @requires_django(until="5.0")
 @serving(*ASGI_SERVERS)
 def test_django_42_runs_the_async_view_to_the_end(server, witness, group, evidence):
@@ -234,6 +250,7 @@ def test_django_42_runs_the_async_view_to_the_end(server, witness, group, eviden
     evidence(server.name, events=" > ".join(events))
 
 
+@async_view
 @serving(*WSGI_SERVERS)
 def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evidence):
     start_and_hang_up(server, "/streaming/hold/", witness, group)
@@ -243,6 +260,7 @@ def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evid
     evidence(server.name, events=" > ".join(events))
 
 
+@sync_view
 @requires_django(since="5.0")
 @serving(*ASGI_SERVERS)
 def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
@@ -293,6 +311,8 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
     return sent, events
 
 
+@async_view
+@pytest.mark.interface("asgi")
 @requires_django(since="5.0")
 async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(witness, group):
     sent, events = await drive_with_disconnect(
@@ -302,6 +322,8 @@ async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(witnes
     assert sent == []
 
 
+@async_view
+@pytest.mark.interface("asgi")
 @requires_django(until="5.0")
 async def test_in_process_django_42_sends_the_response_after_the_disconnect(witness, group):
     sent, events = await drive_with_disconnect(witness, group, "/streaming/hold/", held=[STARTED])
@@ -311,6 +333,8 @@ async def test_in_process_django_42_sends_the_response_after_the_disconnect(witn
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"completed")
 
 
+@sync_view
+@pytest.mark.interface("asgi")
 @requires_django(since="5.0")
 async def test_in_process_the_sync_view_is_not_cancelled_and_nothing_is_sent(
     witness, group, sync_view_events

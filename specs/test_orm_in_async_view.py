@@ -29,7 +29,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import SynchronousOnlyOperation
 
-from harness.claims import SEED, Claim
+from harness.claims import SEED, Claim, Statement
 from harness.inprocess import asgi_get, handler, server_error_record
 
 CLAIM = Claim(
@@ -39,14 +39,25 @@ CLAIM = Claim(
         "Django ORM methods like get() are synchronous and must be wrapped with sync_to_async "
         "to be awaited in async views."
     ),
-    verdict="refuted",
-    reality=(
-        "get() is synchronous and raises SynchronousOnlyOperation when called where an event loop "
-        "runs, but it need not be wrapped: QuerySet.aget() (Django >= 4.1) awaits the same query, "
-        "itself through sync_to_async. The quiz's `await User.objects.get(id=1)` fails with "
-        "SynchronousOnlyOperation (HTTP 500), or, with DJANGO_ALLOW_ASYNC_UNSAFE set, with "
-        "TypeError because a User is not awaitable."
-    ),
+    statements=[
+        Statement(
+            "synchronous",
+            "Django ORM methods like get() are synchronous.",
+            "holds",
+        ),
+        Statement(
+            "must-wrap",
+            "To be awaited in an async view, get() must be wrapped with sync_to_async.",
+            "refuted",
+            reality=(
+                "QuerySet.aget() (Django >= 4.1) awaits the same query with no wrapper; it is "
+                "itself sync_to_async(get), so the query still runs on a worker thread. The "
+                "quiz's `await User.objects.get(id=1)` fails with SynchronousOnlyOperation "
+                "(HTTP 500), or, with DJANGO_ALLOW_ASYNC_UNSAFE set, with TypeError because a "
+                "User is not awaitable."
+            ),
+        ),
+    ],
     mechanism=(
         "django.utils.asyncio.async_unsafe guards BaseDatabaseWrapper.cursor() (called by "
         "SQLCompiler.execute_sql); QuerySet.aget() is `await sync_to_async(self.get)(...)` in "
@@ -54,7 +65,9 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
 )
-pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+synchronous = CLAIM.statement("synchronous")
+must_wrap = CLAIM.statement("must-wrap")
 
 GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 NOT_AWAITABLE = "object User can't be used in 'await' expression"
@@ -65,6 +78,7 @@ def ada():
     return User.objects.create(id=1, username="ada")
 
 
+@synchronous
 async def test_get_raises_before_any_query_where_a_loop_runs(ada, query_threads):
     with pytest.raises(SynchronousOnlyOperation) as raised:
         User.objects.get(id=1)
@@ -78,6 +92,7 @@ async def test_get_raises_before_any_query_where_a_loop_runs(ada, query_threads)
     assert query_threads == [threading.get_ident()]  # entered execute_sql, never got a cursor
 
 
+@synchronous
 async def test_quiz_view_answers_500_and_logs_the_guard(ada, caplog):
     caplog.set_level("ERROR", logger="django.request")
     hit = await asgi_get(handler("asgi"), "/seed/orm/")
@@ -88,6 +103,7 @@ async def test_quiz_view_answers_500_and_logs_the_guard(ada, caplog):
     assert str(record.exc_info[1]) == GUARD_MESSAGE
 
 
+@must_wrap
 @pytest.mark.parametrize("path", ["/fixed/orm/aget/", "/fixed/orm/sync-to-async/"])
 async def test_corrected_forms_query_on_a_worker_thread(ada, path, query_threads):
     hit = await asgi_get(handler("asgi"), path)
@@ -97,6 +113,7 @@ async def test_corrected_forms_query_on_a_worker_thread(ada, path, query_threads
     assert query_threads[0] != threading.get_ident()
 
 
+@must_wrap
 async def test_aget_needs_no_wrapper(ada, query_threads):
     user = await User.objects.aget(id=1)
     wrapped = await sync_to_async(User.objects.get)(id=1)
@@ -105,6 +122,7 @@ async def test_aget_needs_no_wrapper(ada, query_threads):
     assert threading.get_ident() not in query_threads
 
 
+@synchronous
 @pytest.mark.parametrize("value", ["1", "true", "false", "0"])
 async def test_any_non_empty_unsafe_setting_turns_the_guard_off(ada, monkeypatch, value, query_threads):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", value)
@@ -116,12 +134,14 @@ async def test_any_non_empty_unsafe_setting_turns_the_guard_off(ada, monkeypatch
     assert str(raised.value) == NOT_AWAITABLE
 
 
+@synchronous
 async def test_empty_unsafe_setting_keeps_the_guard(ada, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "")
     with pytest.raises(SynchronousOnlyOperation, match="^You cannot call this from an async"):
         User.objects.get(id=1)
 
 
+@synchronous
 async def test_quiz_view_with_guard_off_fails_on_the_await(ada, monkeypatch, caplog):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     caplog.set_level("ERROR", logger="django.request")
