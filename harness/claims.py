@@ -25,11 +25,16 @@ as data: a default outcome and ``When`` rules, the first that matches winning::
               when=[When("refuted", interface="wsgi", why="nothing tells a WSGI app"),
                     When("refuted", django="<5.0", why="4.2 does not listen for it")])
 
-Every verdict is derived, never typed: a statement's from its outcomes over every server and
-supported Django version (``holds``, ``refuted``, or ``conditional`` with its condition spelled out
-from the rules); the claim's from its statements (``refuted`` if one is refuted everywhere, else
-``conditional`` if one is conditional, else ``holds``). Outcomes per server and version are what
-the matrix expects in each cell.
+A claim's statements are of two kinds. Those that split what the claim says (``claimed=True``,
+the default) decide its verdict; those it only implies or that show what works instead (the
+corrected form, a related pitfall: ``claimed=False``) are checked and shown, but do not.
+
+Every verdict is derived, never typed: a statement's from its outcomes over every place the spec
+serves on and every supported Django version (``holds``, ``refuted``, or ``conditional`` with its
+condition spelled out from the rules); the claim's from its claimed statements taken together,
+place by place and version by version (``holds`` where they all hold: ``holds`` everywhere,
+``refuted`` nowhere, ``conditional`` otherwise). Outcomes per place and version are what the
+matrix expects in each cell.
 """
 
 import importlib
@@ -86,7 +91,10 @@ class When:
         if not (self.servers or self.interface or self.django):
             raise ClaimError("When: a rule needs a condition (servers, interface or django)")
         if self.django:
-            in_spec(self.django, "4.2")  # raises on a malformed range
+            try:
+                in_spec(self.django, "4.2")
+            except ValueError as error:
+                raise ClaimError(f"When: {error}") from None
 
     def matches(self, where, django):
         if self.servers and where.server not in self.servers:
@@ -115,6 +123,7 @@ class Statement:
     outcome: str  # the outcome where no rule says otherwise
     when: tuple = ()  # When rules; the first that matches decides
     reality: str = ""  # what is true, where the statement is refuted
+    claimed: bool = True  # False: implied by the claim, or what works instead; no say in its verdict
 
     def __post_init__(self):
         object.__setattr__(self, "when", tuple(self.when))
@@ -184,13 +193,20 @@ class Claim:
         ids = [s.id for s in self.statements]
         if len(set(ids)) != len(ids):
             raise ClaimError(f"{self.id}: statement ids repeat: {ids}")
+        if not any(s.claimed for s in self.statements):
+            raise ClaimError(f"{self.id}: at least one statement must split what the claim says")
 
     @property
     def verdict(self):
-        verdicts = {s.verdict() for s in self.statements}
-        if REFUTED in verdicts:
-            return REFUTED
-        return CONDITIONAL if CONDITIONAL in verdicts else HOLDS
+        """The claimed statements together, at every place and supported version."""
+        claimed = [s for s in self.statements if s.claimed]
+        together = {
+            all(s.outcome_at(where, version) == HOLDS for s in claimed)
+            for where in all_places() for version in SUPPORTED
+        }  # fmt: skip
+        if together == {True}:
+            return HOLDS
+        return REFUTED if together == {False} else CONDITIONAL
 
     def statement_named(self, statement_id):
         for statement in self.statements:
@@ -225,7 +241,7 @@ class Claim:
             "module": self.module,
             "statements": [
                 {"id": s.id, "text": s.text, "verdict": s.verdict(), "condition": s.condition(),
-                 "reality": s.reality}
+                 "reality": s.reality, "claimed": s.claimed}
                 for s in self.statements
             ],
         }  # fmt: skip

@@ -1,117 +1,170 @@
-"""Committed results, the drift check, and the cross-version matrix.
+"""Committed results, one file per claim; the drift check; the cross-version matrix.
 
-Every tox environment writes a fresh results file (``pytest --results .results/ENV.json``). The
-committed copies live in ``results/``. Three commands:
+Every tox environment writes a fresh results file for its run (``pytest --results
+.results/ENV.json``, harness/status.py's schema). What is committed is one file per claim,
+``results/claims/ID.json``, holding that claim's results in every environment. Commands:
 
-- ``python -m harness.results check``  compare fresh with committed; exit 1 on any difference,
-  naming the environment (Django and Python version) and the claim. Timing figures are left out of
-  the comparison (they differ on every run); verdicts, statuses, per-server outcomes and each
-  test's outcome are compared exactly.
-- ``python -m harness.results update`` copy fresh results over the committed ones (after a change
-  you mean), then render.
-- ``python -m harness.results render`` build ``results/README.md`` and ``results/matrix.html``
-  from the committed results.
+- ``python -m harness.results collect specs/test_x.py``: run one spec module in every tox spec
+  environment and write its claim's file, touching no other claim's file (for a new claim, or
+  after changing one);
+- ``python -m harness.results update [--claim ID ...]``: copy the fresh results of the claims that
+  ran (or only those named) into their committed files, then render;
+- ``python -m harness.results check``: compare the fresh results with the committed ones; exit 1
+  on any difference, naming the environment (Django and Python version), the claim and the
+  statement. Evidence figures are left out (they differ on every run); expected outcomes and
+  statuses of every cell and test are compared exactly. A claim that did not run in an
+  environment is "not run" there, not a failure;
+- ``python -m harness.results render``: build ``results/README.md`` and ``results/matrix.html``.
 """
 
 import argparse
+import configparser
 import html
-import json
-import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from harness import ROOT
+from harness import status as statuses
 
 FRESH = ROOT / ".results"
 COMMITTED = ROOT / "results"
-PROJECTED_CLAIM_FIELDS = ("verdict", "condition", "outcomes", "status", "counts", "per_server")
 
 
-def series(version):
-    return ".".join(version.split(".")[:2])
+def _claims_dir(committed_dir):
+    return Path(committed_dir) / "claims"
 
 
-def stable(payload):
-    """What must not change between two runs on the same versions (no timing figures)."""
-    versions = payload["versions"]
+def _fresh_runs(fresh_dir):
+    return {path.stem: statuses.read(path) for path in sorted(Path(fresh_dir).glob("*.json"))}
+
+
+def _ran(run, claim_id):
+    """Did any of the claim's tests run in this run (rather than being skipped or deselected)?"""
+    return any(t["status"] != statuses.NOT_RUN for t in run["claims"][claim_id]["tests"])
+
+
+def committed_claims(committed_dir=COMMITTED):
     return {
-        "django": series(versions["django"]),
-        "python": series(versions["python"]),
-        "asgiref": versions["asgiref"],
-        "servers": versions["servers"],
-        "claims": {
-            claim["id"]: {
-                **{name: claim[name] for name in PROJECTED_CLAIM_FIELDS},
-                "tests": {test["test"]: test["outcome"] for test in claim["tests"]},
-            }
-            for claim in payload["claims"]
-        },
+        path.stem: statuses.read(path)
+        for path in sorted(_claims_dir(committed_dir).glob("*.json"))
     }
 
 
-def _differences(env, fresh, committed):
-    fresh, committed = stable(fresh), stable(committed)
-    where = f"{env} (Django {fresh['django']}, Python {fresh['python']})"
-    found = []
-    for key in ("django", "python", "asgiref", "servers"):
-        if fresh[key] != committed[key]:
-            found.append(f"{where}: {key} is {fresh[key]!r}, committed {committed[key]!r}")
-    for claim_id in sorted(set(fresh["claims"]) | set(committed["claims"])):
-        new, old = fresh["claims"].get(claim_id), committed["claims"].get(claim_id)
-        if new is None or old is None:
-            state = "is new" if old is None else "is gone"
-            found.append(f"{where}: claim {claim_id!r} {state} (not in the committed results)"
-                         if old is None else f"{where}: claim {claim_id!r} {state}")  # fmt: skip
-            continue
-        for name in (*PROJECTED_CLAIM_FIELDS, "tests"):
-            if new[name] != old[name]:
-                found.append(
-                    f"{where}: claim {claim_id!r}: {name} is {_show(new[name], old[name])}"
-                )
-    return found
+# --- update and check ------------------------------------------------------------------------
 
 
-def _show(new, old):
-    if isinstance(new, dict) and isinstance(old, dict):
-        changed = {k: (old.get(k), new.get(k)) for k in set(new) | set(old) if new.get(k) != old.get(k)}
-        return "changed: " + "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
-    return f"{new!r}, committed {old!r}"
+def update(fresh_dir=FRESH, committed_dir=COMMITTED, only=()):
+    """Write the fresh results of the claims that ran (or of ``only``) into their files."""
+    runs = _fresh_runs(fresh_dir)
+    touched = {}
+    for env, run in runs.items():
+        for claim_id, result in run["claims"].items():
+            if only and claim_id not in only:
+                continue
+            path = _claims_dir(committed_dir) / f"{claim_id}.json"
+            current = touched.get(claim_id)
+            if current is None:
+                current = statuses.read(path) if path.exists() else {"environments": {}}
+            environments = dict(current["environments"])
+            environments[env] = statuses.environment_entry(run, claim_id)
+            touched[claim_id] = statuses.claim_payload(result["record"], environments)
+    for claim_id, payload in touched.items():
+        statuses.write(_claims_dir(committed_dir) / f"{claim_id}.json", payload)
+    render(committed_dir)
+    return sorted(touched)
 
 
 def check(fresh_dir=FRESH, committed_dir=COMMITTED, out=print):
-    fresh_files = sorted(Path(fresh_dir).glob("*.json"))
-    if not fresh_files:
+    runs = _fresh_runs(fresh_dir)
+    if not runs:
         out(f"drift check: no fresh results in {fresh_dir} (did any tox environment run?)")
         return 1
-    problems = []
-    for path in fresh_files:
-        committed = Path(committed_dir) / path.name
-        if not committed.exists():
-            problems.append(f"{path.stem}: no committed results (python -m harness.results update)")
-            continue
-        problems += _differences(path.stem, _load(path), _load(committed))
-    not_run = sorted({p.stem for p in Path(committed_dir).glob("*.json")} - {p.stem for p in fresh_files})
-    for env in not_run:
-        out(f"drift check: {env} did not run here; its committed results were not re-checked")
+    committed = committed_claims(committed_dir)
+    problems, compared = [], 0
+    for env, run in runs.items():
+        environment = run["environment"]
+        where = f"{env} (Django {_series(environment['django'])}, Python {_series(environment['python'])})"
+        for claim_id in sorted(run["claims"]):
+            if not _ran(run, claim_id):
+                continue  # not run here: a state, not a failure
+            if claim_id not in committed:
+                problems.append(f"{where}: claim {claim_id!r} has no committed results "
+                                "(python -m harness.results update --claim " + claim_id + ")")
+                continue
+            old = committed[claim_id]["environments"].get(env)
+            if old is None:
+                problems.append(f"{where}: claim {claim_id!r} has no committed results for {env}")
+                continue
+            compared += 1
+            problems += _differences(where, claim_id, statuses.environment_entry(run, claim_id), old)
     if problems:
         out("drift check FAILED: fresh results differ from the committed ones:")
         for problem in problems:
             out(f"  - {problem}")
         out("If the change is intended: python -m harness.results update, then commit results/.")
         return 1
-    out(f"drift check: {len(fresh_files)} environment(s) match the committed results")
+    out(f"drift check: {compared} claim result(s) in {len(runs)} environment(s) match the "
+        "committed results")  # fmt: skip
     return 0
 
 
-def update(fresh_dir=FRESH, committed_dir=COMMITTED):
-    Path(committed_dir).mkdir(exist_ok=True)
-    for path in sorted(Path(fresh_dir).glob("*.json")):
-        shutil.copyfile(path, Path(committed_dir) / path.name)
-    render(committed_dir)
+def _differences(where, claim_id, new, old):
+    new, old = statuses.stable(new), statuses.stable(old)
+    found = []
+    for key in ("django", "python", "asgiref", "servers"):
+        if new[key] != old[key]:
+            found.append(f"{where}: {key} is {new[key]!r}, committed {old[key]!r}")
+    for statement in sorted(set(new["cells"]) | set(old["cells"])):
+        a, b = new["cells"].get(statement, {}), old["cells"].get(statement, {})
+        for place in sorted(set(a) | set(b)):
+            if a.get(place) != b.get(place):
+                found.append(
+                    f"{where}: claim {claim_id!r}, statement {statement!r} on {place}: "
+                    f"{_cell_words(a.get(place))}, committed {_cell_words(b.get(place))}"
+                )
+    for test in sorted(set(new["tests"]) | set(old["tests"])):
+        a, b = new["tests"].get(test), old["tests"].get(test)
+        if a != b:
+            found.append(f"{where}: claim {claim_id!r}: {test}: {a!r}, committed {b!r}")
+    return found
 
 
-def _load(path):
-    return json.loads(Path(path).read_text())
+def _cell_words(cell):
+    return "absent" if cell is None else f"{cell['status']} ({cell['expected']} expected)"
+
+
+def _series(version):
+    return ".".join(version.split(".")[:2])
+
+
+# --- one claim across every environment --------------------------------------------------------
+
+
+def spec_environments(tox_ini=ROOT / "tox.ini"):
+    parser = configparser.ConfigParser()
+    parser.read(tox_ini)
+    envs = parser["tox"]["env_list"].split()
+    return [env for env in envs if env.startswith("dj")]
+
+
+def collect(module, fresh_dir=FRESH, committed_dir=COMMITTED):
+    """Run ``module`` in every tox spec environment, then write its claim's file only."""
+    envs = spec_environments()
+    for env in envs:
+        (Path(fresh_dir) / f"{env}.json").unlink(missing_ok=True)
+    command = [sys.executable, "-m", "tox", "p", "-e", ",".join(envs), "--", module]
+    print("$", " ".join(command), flush=True)
+    done = subprocess.run(command, cwd=ROOT)
+    runs = _fresh_runs(fresh_dir)
+    claim_ids = sorted({cid for run in runs.values() for cid in run["claims"]})
+    if done.returncode != 0 or not claim_ids:
+        print(f"not written: tox ended with {done.returncode}; claims that ran: {claim_ids}")
+        return done.returncode or 1
+    written = update(fresh_dir, committed_dir, only=claim_ids)
+    print(f"written: {', '.join(f'results/claims/{cid}.json' for cid in written)} "
+          f"({len(runs)} environments); commit them with results/README.md and matrix.html")
+    return 0
 
 
 # --- the matrix ------------------------------------------------------------------------------
@@ -124,48 +177,93 @@ def _env_order(name):
 
 
 def matrix(committed_dir=COMMITTED):
-    """Rows: a claim, or a claim on one server; columns: environments; cells: what was observed."""
-    runs = {p.stem: _load(p) for p in sorted(Path(committed_dir).glob("*.json"), key=lambda p: _env_order(p.stem))}
-    columns = [
-        (env, f"Django {series(run['versions']['django'])}", f"Python {series(run['versions']['python'])}")
-        for env, run in runs.items()
-    ]
+    """Columns: environments; rows: (claim, statement, place); cells: {"expected", "status"}."""
+    claims = committed_claims(committed_dir)
+    envs = sorted({env for c in claims.values() for env in c["environments"]}, key=_env_order)
+    columns = []
+    for env in envs:
+        environment = next(c["environments"][env]["environment"] for c in claims.values()
+                           if env in c["environments"])  # fmt: skip
+        columns.append((env, f"Django {_series(environment['django'])}",
+                        f"Python {_series(environment['python'])}"))  # fmt: skip
     rows = {}
-    for env, run in runs.items():
-        for claim in run["claims"]:
-            base = rows.setdefault((claim["id"], ""), {})
-            base[env] = _cell(claim["status"], claim["verdict"])
-            for server, entry in claim["per_server"].items():
-                failed = entry["failed"] + entry["error"]
-                status = "contradicted" if failed else "confirmed" if entry["passed"] else "not run"
-                rows.setdefault((claim["id"], server), {})[env] = _cell(status, entry["expected"])
-    return columns, rows
+    for claim_id, claim in claims.items():
+        for statement in claim["claim"]["statements"]:
+            for env, entry in claim["environments"].items():
+                for place, cell in entry["cells"].get(statement["id"], {}).items():
+                    rows.setdefault((claim_id, statement["id"], place), {})[env] = cell
+    return claims, columns, dict(sorted(rows.items(), key=_row_order(claims)))
 
 
-def _cell(status, outcome):
-    return {"confirmed": f"✓ {outcome}", "contradicted": f"✗ CONTRADICTED ({outcome} expected)",
-            "error": "! error", "not run": "– not run"}[status]  # fmt: skip
+def _row_order(claims):
+    order = {cid: i for i, cid in enumerate(claims)}
+
+    def key(item):
+        (claim_id, statement_id, place), _ = item
+        ids = [s["id"] for s in claims[claim_id]["claim"]["statements"]]
+        in_process = place.startswith("in process")
+        return (order[claim_id], ids.index(statement_id), in_process, place)
+
+    return key
+
+
+def changed_between_versions(rows):
+    """The rows whose expected outcome is not the same in every environment where they ran."""
+    return {key: cells for key, cells in rows.items()
+            if len({cell["expected"] for cell in cells.values()}) > 1}  # fmt: skip
+
+
+def _text(cell):
+    return statuses.cell_text(cell["expected"], cell["status"]) if cell else ""
 
 
 def render_texts(committed_dir=COMMITTED):
     """The matrix as Markdown and as a self-contained HTML page."""
-    columns, rows = matrix(committed_dir)
-    head = ["Claim", *(f"{dj}<br>{py}" for _, dj, py in columns)]
+    claims, columns, rows = matrix(committed_dir)
+    head = ["Statement", "Where", *(f"{dj}<br>{py}" for _, dj, py in columns)]
     lines = [
         "# Cross-version results",
         "",
-        "Generated by `python -m harness.results render` from the committed results files in this",
-        "folder (one per tox environment). ✓ means every test of the claim (or of the claim on that",
-        "server) passed, so the recorded outcome was observed; ✗ means Django did something else.",
-        "The same table as a page: [matrix.html](matrix.html).",
+        "Generated by `python -m harness.results render` from the committed results, one file per",
+        "claim in [claims/](claims/). Each cell is the outcome the record expects for that",
+        "statement there (that server, or Django's handler in process, on that Django version),",
+        "and whether the tests observed it. Legend:",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
+        *(f"- {text}" for text in statuses.LEGEND.values()),
+        "",
+        "The same tables as a page: [matrix.html](matrix.html).",
+        "",
+        "## What changes between versions",
+        "",
     ]
-    for (claim_id, server), cells in rows.items():
-        label = f"`{claim_id}`" + (f" on {server}" if server else "")
-        lines.append("| " + " | ".join([label, *(cells.get(env, "") for env, _, _ in columns)]) + " |")
-    return "\n".join(lines) + "\n", _html(columns, rows)
+    changed = changed_between_versions(rows)
+    lines += _markdown_table(head, changed, claims, columns) if changed else ["Nothing.", ""]
+    lines += ["## Every statement", ""]
+    lines += _markdown_table(head, rows, claims, columns)
+    return "\n".join(lines), _html(claims, columns, rows, changed)
+
+
+def _markdown_table(head, rows, claims, columns):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    current = None
+    for (claim_id, statement_id, place), cells in rows.items():
+        if claim_id != current:
+            current = claim_id
+            record = claims[claim_id]["claim"]
+            lines.append(f"| **`{claim_id}`**: {record['verdict']} |" + " |" * (len(head) - 1))
+        text = _statement(claims, claim_id, statement_id)
+        label = f"{text['verdict']}: {_md(text['text'])}"
+        lines.append("| " + " | ".join(
+            [label, place, *(_text(cells.get(env)) for env, _, _ in columns)]) + " |")  # fmt: skip
+    return lines + [""]
+
+
+def _statement(claims, claim_id, statement_id):
+    return next(s for s in claims[claim_id]["claim"]["statements"] if s["id"] == statement_id)
+
+
+def _md(text):
+    return " ".join(text.split()).replace("|", "\\|").replace("_", "\\_")
 
 
 def render(committed_dir=COMMITTED):
@@ -174,46 +272,74 @@ def render(committed_dir=COMMITTED):
     Path(committed_dir, "matrix.html").write_text(page)
 
 
-def _html(columns, rows):
-    def td(text):
-        kind = "ok" if text.startswith("✓") else "bad" if text.startswith(("✗", "!")) else ""
-        return f'<td class="{kind}">{html.escape(text)}</td>'
+def _html(claims, columns, rows, changed):
+    def td(cell):
+        kind = {statuses.PASSED: "ok", statuses.CONTRADICTED: "bad", statuses.ERROR: "bad"}.get(
+            cell["status"] if cell else "", ""
+        )
+        return f'<td class="{kind}">{html.escape(_text(cell))}</td>'
 
-    header = "".join(f"<th>{html.escape(dj)}<br>{html.escape(py)}</th>" for _, dj, py in columns)
-    body = "".join(
-        f"<tr><th class=claim>{html.escape(claim_id)}"
-        + (f' <span class=server>on {html.escape(server)}</span>' if server else "")
-        + "</th>" + "".join(td(cells.get(env, "")) for env, _, _ in columns) + "</tr>"
-        for (claim_id, server), cells in rows.items()
-    )
+    def table(selected):
+        header = "".join(f"<th>{html.escape(dj)}<br>{html.escape(py)}</th>" for _, dj, py in columns)
+        body, current = [], None
+        for (claim_id, statement_id, place), cells in selected.items():
+            if claim_id != current:
+                current = claim_id
+                verdict = claims[claim_id]["claim"]["verdict"]
+                body.append(f'<tr class=claim><th colspan="{len(columns) + 2}">'
+                            f"<code>{html.escape(claim_id)}</code>: {verdict}</th></tr>")  # fmt: skip
+            text = _statement(claims, claim_id, statement_id)
+            body.append(
+                f"<tr><th class=statement>{html.escape(text['verdict'])}: "
+                f"{html.escape(text['text'])}</th><th class=place>{html.escape(place)}</th>"
+                + "".join(td(cells.get(env)) for env, _, _ in columns) + "</tr>"
+            )
+        return (f"<table><tr><th>Statement</th><th>Where</th>{header}</tr>"
+                f"{''.join(body)}</table>")  # fmt: skip
+
+    legend = "".join(f"<li>{html.escape(text)}</li>" for text in statuses.LEGEND.values())
+    changed_part = table(changed) if changed else "<p>Nothing.</p>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>django-async-spec: cross-version results</title>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
-th.claim {{ font-family: monospace; font-weight: normal; }}
-.server {{ color: #555; font-family: system-ui, sans-serif; }}
+table {{ border-collapse: collapse; margin-bottom: 2em; }}
+th, td {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }}
+th.statement {{ font-weight: normal; max-width: 36em; }}
+th.place {{ font-weight: normal; white-space: nowrap; }}
+tr.claim th {{ background: #f3f3f3; }}
 td.ok {{ background: #e8f5e9; }} td.bad {{ background: #ffebee; font-weight: bold; }}
 </style></head><body>
 <h1>django-async-spec: cross-version results</h1>
-<p>Generated by <code>python -m harness.results render</code> from the committed results.
-✓: the recorded outcome was observed (all tests passed). ✗: Django did something else.</p>
-<table><tr><th>Claim</th>{header}</tr>{body}</table>
+<p>Generated by <code>python -m harness.results render</code> from the committed results. Each
+cell is the outcome expected there and whether it was observed.</p>
+<ul>{legend}</ul>
+<h2>What changes between versions</h2>
+{changed_part}
+<h2>Every statement</h2>
+{table(rows)}
 </body></html>
 """
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="committed results: check, update, render")
-    parser.add_argument("command", choices=["check", "update", "render"])
+    parser = argparse.ArgumentParser(description="committed results: collect, update, check, render")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check")
+    sub.add_parser("render")
+    updater = sub.add_parser("update")
+    updater.add_argument("--claim", action="append", default=[], help="only this claim (repeatable)")
+    collector = sub.add_parser("collect")
+    collector.add_argument("module", help="a spec module, e.g. specs/test_x.py")
     args = parser.parse_args(argv)
     if args.command == "check":
         return check()
     if args.command == "update":
-        update()
-    else:
-        render()
+        update(only=tuple(args.claim))
+        return 0
+    if args.command == "collect":
+        return collect(args.module)
+    render()
     return 0
 
 

@@ -12,7 +12,12 @@ A test's status:
 An error is never shown as contradicted. A group of tests (a statement on one server, say) takes
 the worst status: contradicted, then error, then passed, then not run.
 
-The results of a run are JSON with a versioned schema, written and read only here.
+Two kinds of JSON file, with one versioned schema, written and read only here:
+
+- a run's results (``pytest --results PATH``): the environment, and per claim its record and each
+  test's statement, place, expected outcome, status and evidence;
+- a claim's committed results (``results/claims/ID.json``): its record, and per tox environment
+  the cells (statement × place: expected outcome, status), each test's status, and the evidence.
 """
 
 import json
@@ -97,6 +102,35 @@ def cells(tests):
             "expected": expected, "status": combine(statuses), "tests": len(statuses),
         }
     return result
+
+
+def environment_entry(run, claim_id):
+    """What a claim's committed file keeps of one run: cells, test statuses, evidence."""
+    tests = run["claims"][claim_id]["tests"]
+    return {
+        "environment": run["environment"],
+        "cells": cells(tests),
+        "tests": {t["test"]: {k: t[k] for k in ("statement", "where", "expected", "status")}
+                  for t in tests},
+        "evidence": {t["test"]: t["evidence"] for t in tests if t["evidence"]},
+    }  # fmt: skip
+
+
+def claim_payload(record, environments):
+    return {"schema": SCHEMA, "claim": record, "environments": dict(sorted(environments.items()))}
+
+
+def stable(entry):
+    """What must not change between two runs of one environment: no timing, no evidence."""
+    environment = entry["environment"]
+    return {
+        "django": ".".join(environment["django"].split(".")[:2]),
+        "python": ".".join(environment["python"].split(".")[:2]),
+        "asgiref": environment["asgiref"],
+        "servers": environment["servers"],
+        "cells": entry["cells"],
+        "tests": entry["tests"],
+    }
 
 
 def write(path, payload):

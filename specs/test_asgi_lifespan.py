@@ -3,12 +3,12 @@
 Claimed (encode/uvicorn issue 709, and wherever people wire startup/shutdown hooks to ASGI):
 "Django supports the ASGI lifespan protocol".
 
-What is true: it does not. ``ASGIHandler`` serves ``http`` scopes only; a ``lifespan`` scope makes
-it raise ``ValueError: Django can only handle ASGI/HTTP connections, not lifespan.``. Servers that
-send the lifespan scope by default treat that as "unsupported" and go on serving, each saying so
-in its own words (uvicorn at INFO, hypercorn and granian as WARNINGs); daphne never sends one. So
-nothing breaks, but no startup or shutdown hook of yours will ever run through lifespan, and the
-messages users see in their logs come from this (Django ticket 31508).
+``ASGIHandler`` serves ``http`` scopes only; a ``lifespan`` scope makes it raise ``ValueError:
+Django can only handle ASGI/HTTP connections, not lifespan.``. Servers that send the lifespan scope
+by default treat that as "unsupported" and go on serving, each saying so in its own words (uvicorn
+at INFO, hypercorn and granian as WARNINGs); daphne never sends one. So nothing breaks, but no
+startup or shutdown hook of yours will ever run through lifespan, and the messages users see in
+their logs come from this (Django ticket 31508).
 
 Why: ``django.core.handlers.asgi.ASGIHandler.__call__`` checks ``scope["type"] != "http"`` first
 and raises. uvicorn's ``LifespanOn.main`` (``--lifespan auto``), hypercorn's ``Lifespan.handle_lifespan``
@@ -17,7 +17,7 @@ and granian's ASGI lifespan handler catch the error and disable lifespan for the
 
 import pytest
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import handler
 from harness.plugin import serving
 from harness.servers import ASGI_SERVERS
@@ -25,22 +25,29 @@ from harness.servers import ASGI_SERVERS
 CLAIM = Claim(
     id="django-asgi-lifespan",
     source="encode/uvicorn issue 709; Django ticket 31508",
+    url="https://github.com/encode/uvicorn/issues/709",
     claim="Django supports the ASGI lifespan protocol",
-    verdict="refuted",
-    reality=(
-        "ASGIHandler raises ValueError('Django can only handle ASGI/HTTP connections, not "
-        "lifespan.') for a lifespan scope. uvicorn, hypercorn and granian log that lifespan is "
-        "unsupported and serve on; daphne never sends the scope. No lifespan startup/shutdown "
-        "hook runs under Django."
-    ),
+    statements=[
+        Statement(
+            "supports-lifespan",
+            "Django supports the ASGI lifespan protocol.",
+            "refuted",
+            reality=(
+                "ASGIHandler raises ValueError('Django can only handle ASGI/HTTP connections, not "
+                "lifespan.') for a lifespan scope and sends nothing, not even "
+                "lifespan.startup.failed. uvicorn, hypercorn and granian log that lifespan is "
+                "unsupported and serve on; daphne never sends the scope. No lifespan "
+                "startup/shutdown hook runs under Django."
+            ),
+        ),
+    ],
     mechanism=(
         "django.core.handlers.asgi.ASGIHandler.__call__ (rejects every scope type but 'http'); "
         "each server's lifespan handler treats the exception as 'unsupported'."
     ),
     docs="https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/#the-application-object",
-    outcomes=dict.fromkeys(ASGI_SERVERS, "refuted"),
 )
-pytestmark = CLAIM.mark
+supports_lifespan = CLAIM.statement("supports-lifespan")
 
 REJECTED = "Django can only handle ASGI/HTTP connections, not lifespan."
 
@@ -54,6 +61,8 @@ REPORTED = {
 }
 
 
+@supports_lifespan
+@pytest.mark.interface("asgi")
 async def test_asgi_handler_rejects_the_lifespan_scope():
     app = handler("asgi")
     sent = []
@@ -70,6 +79,7 @@ async def test_asgi_handler_rejects_the_lifespan_scope():
     assert sent == []  # not even lifespan.startup.failed: Django does not speak the protocol
 
 
+@supports_lifespan
 @serving(*ASGI_SERVERS)
 def test_each_server_reports_it_and_serves_on(server, evidence):
     output = server.output()

@@ -3,8 +3,8 @@
 Claimed (a common assumption in Django testing; Django docs, "Testing asynchronous code"):
 "Django's AsyncClient is a faithful stand-in for an ASGI server".
 
-What is true: it runs the same middleware and views, but not the same way. Concurrent requests
-sent through one AsyncClient with ``asyncio.gather``:
+It runs the same middleware and views, but not the same way. Concurrent requests sent through one
+AsyncClient with ``asyncio.gather``:
 
 - Sync views run one after another, all on one thread: asgiref's process-wide
   ``SyncToAsync.single_thread_executor`` (under pytest-asyncio), or the test's own main thread
@@ -44,26 +44,69 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, SimpleTestCase
 from django.test.client import AsyncClientHandler
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement, When
 from harness.inprocess import asgi_get, handler, http_scope
 from harness.plugin import serving
 from harness.probe import Hit, Volley, fire, meeting_params
 from harness.servers import ASGI_SERVERS
 from harness.versions import by_version, requires_django
 
+NO_LISTENER = (
+    "ASGIHandler does not listen for http.disconnect: behind a server too, the view runs to the end"
+)
+
 CLAIM = Claim(
     id="async-client-faithful",
     source="common assumption in Django testing (Django docs, Testing asynchronous code)",
+    url="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
     claim="Django's AsyncClient is a faithful stand-in for an ASGI server",
-    verdict="refuted",
-    outcomes=dict.fromkeys(ASGI_SERVERS, "refuted"),
-    reality=(
-        "Concurrent requests through one AsyncClient run sync views one at a time on one shared "
-        "thread (the test's main thread in a Django TestCase); under ASGIHandler and every ASGI "
-        "server they overlap, a new thread each. The AsyncClient cannot disconnect, so views "
-        "always complete, where a server (Django >= 5.0) cancels them. asyncio.run plus a "
-        "thread-sensitive call raises RuntimeError through it and deadlocks under a server."
-    ),
+    statements=[
+        Statement(
+            "sync-views-overlap",
+            "Concurrent requests sent through one AsyncClient are inside their sync views at the "
+            "same time, as behind an ASGI server.",
+            "refuted",
+            reality=(
+                "Gathered through one AsyncClient, they run one at a time on one shared thread; "
+                "under ASGIHandler, in process and behind every ASGI server, the same requests "
+                "are inside their views at once, each on a thread of its own."
+            ),
+        ),
+        Statement(
+            "sync-view-threads",
+            "Through the AsyncClient, a sync view runs on a thread of its own for each request, "
+            "as under an ASGI server.",
+            "refuted",
+            reality=(
+                "Every request's sync view runs on the same thread: asgiref's process-wide "
+                "SyncToAsync.single_thread_executor, or the test's main thread in an async test "
+                "of a Django TestCase. ASGIHandler gives each request a new executor thread."
+            ),
+        ),
+        Statement(
+            "disconnect",
+            "A view whose client goes away ends the same way through the AsyncClient as behind "
+            "an ASGI server.",
+            "refuted",
+            when=[When("holds", django="<5.0", why=NO_LISTENER)],
+            reality=(
+                "The AsyncClient has no receive channel, so its client cannot disconnect and the "
+                "view always runs to completion; on Django >= 5.0 every ASGI server (and "
+                "ASGIHandler in process) cancels the async view of a client that left, sending "
+                "no response."
+            ),
+        ),
+        Statement(
+            "nested-event-loop",
+            "A sync view that runs asyncio.run and then a thread-sensitive call ends the same way "
+            "through the AsyncClient as under ASGIHandler, which servers run.",
+            "refuted",
+            reality=(
+                "Through the AsyncClient it raises RuntimeError: Single thread executor already "
+                "being used, would deadlock; under ASGIHandler it deadlocks (asgiref issue 323)."
+            ),
+        ),
+    ],
     mechanism=(
         "django.test.client.AsyncClientHandler.__call__(scope) calls get_response_async with no "
         "ThreadSensitiveContext and no receive; django.core.handlers.asgi.ASGIHandler.__call__ "
@@ -72,7 +115,12 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
 )
-pytestmark = CLAIM.mark
+overlap = CLAIM.statement("sync-views-overlap")
+thread_each = CLAIM.statement("sync-view-threads")
+disconnect = CLAIM.statement("disconnect")
+nested_loop = CLAIM.statement("nested-event-loop")
+# Everything in process here is ASGI: the AsyncClient's handler or ASGIHandler.
+in_process = pytest.mark.interface("asgi")
 
 N = 3
 SYNC_VIEW = "/threads/sync/"
@@ -111,6 +159,8 @@ async def gather_sync_views(route, meeting):
     return Volley(list(await asyncio.gather(*(send(SYNC_VIEW, query) for _ in range(N)))))
 
 
+@overlap
+@in_process
 async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, evidence):
     # The first request waits alone until nothing else can run: the others queue behind it.
     shared = shared_thread()
@@ -122,6 +172,8 @@ async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, ev
     evidence("AsyncClient, gathered sync views", volley.summary())
 
 
+@overlap
+@in_process
 async def test_asgi_handler_runs_the_same_requests_together(meeting, evidence):
     # Started first, so that it is alive while the requests run: idents of threads that ended
     # may be handed to new threads.
@@ -133,6 +185,7 @@ async def test_asgi_handler_runs_the_same_requests_together(meeting, evidence):
     evidence("ASGIHandler in process, gathered sync views", volley.summary())
 
 
+@overlap
 @serving(*ASGI_SERVERS)
 def test_servers_run_them_together(server, meeting, evidence):
     volley = fire(server.url, SYNC_VIEW, N, meeting=meeting)
@@ -141,6 +194,8 @@ def test_servers_run_them_together(server, meeting, evidence):
     evidence(f"{server.name} gathered sync views", volley.summary())
 
 
+@thread_each
+@in_process
 async def test_async_client_reuses_one_thread_the_handler_never_does():
     by_route = {}
     for route, make in ROUTES.items():
@@ -152,6 +207,8 @@ async def test_async_client_reuses_one_thread_the_handler_never_does():
     assert all(EXECUTOR_THREAD.fullmatch(a["name"]) for a in handler_threads)
 
 
+@thread_each
+@in_process
 class TestInDjangoTestCase(SimpleTestCase):
     async def test_sync_view_runs_on_the_test_main_thread(self):
         # Django wraps an async test in async_to_sync, called on the main thread: thread-sensitive
@@ -179,6 +236,7 @@ def query_for(meeting, label):
     return urllib.parse.urlencode({"announce": meeting.port, "label": label})
 
 
+@disconnect
 @serving(*ASGI_SERVERS)
 def test_a_server_cancels_the_view_of_a_client_that_left(server, meeting, evidence):
     label = f"leave-{uuid.uuid4().hex[:12]}"
@@ -196,6 +254,8 @@ def test_a_server_cancels_the_view_of_a_client_that_left(server, meeting, eviden
     evidence(f"{server.name} client left", view=outcome)
 
 
+@disconnect
+@in_process
 async def test_async_client_cannot_leave_so_the_view_completes(meeting, monkeypatch):
     listened = []
     if hasattr(ASGIHandler, "listen_for_disconnect"):  # Django >= 5.0
@@ -209,6 +269,8 @@ async def test_async_client_cannot_leave_so_the_view_completes(meeting, monkeypa
     assert listened == []
 
 
+@disconnect
+@in_process
 @requires_django(since="5.0")
 async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(meeting):
     # The same view through ASGIHandler with a client that leaves: cancelled.
@@ -232,6 +294,8 @@ async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(mee
 # --- asgiref issue 323's pattern --------------------------------------------------------------
 
 
+@nested_loop
+@in_process
 @pytest.mark.parametrize(
     "route, outcome",
     [

@@ -3,11 +3,11 @@
 Claimed: "Setting DJANGO_ALLOW_ASYNC_UNSAFE disables the async-safety check; setting it to
 "false" turns it back on".
 
-What is true: the first half only. Any non-empty value turns the check off: "1" and "true", but
-also "false", "0", "no". The check is on only while the variable is unset or set to the empty
-string. It is read at every guarded call, not once at start-up, so changing ``os.environ`` in a
-running process takes effect at the next call, both ways. A server started with
-DJANGO_ALLOW_ASYNC_UNSAFE=false runs with the check off, under every server in the spec.
+Any non-empty value turns the check off: "1" and "true", but also "false", "0", "no". The check is
+on only while the variable is unset or set to the empty string. It is read at every guarded call,
+not once at start-up, so changing ``os.environ`` in a running process takes effect at the next
+call, both ways. A server started with DJANGO_ALLOW_ASYNC_UNSAFE=false runs with the check off,
+under every server in the spec.
 
 With the check off, the classic mistake ``await Model.objects.get(...)`` no longer fails with
 SynchronousOnlyOperation: ``get()`` runs its query on the event loop's thread, then the ``await``
@@ -26,7 +26,7 @@ tox.ini (4.2 to 6.1).
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.plugin import serving
 from harness.probe import get
 from harness.servers import SERVERS, ServerConfig
@@ -35,26 +35,49 @@ from project.library.models import Author
 CLAIM = Claim(
     id="django-allow-async-unsafe",
     source="Django docs, Asynchronous support (Async safety)",
+    url="https://docs.djangoproject.com/en/5.2/topics/async/#async-safety",
     claim=(
         'Setting DJANGO_ALLOW_ASYNC_UNSAFE disables the async-safety check; setting it to "false" '
         "turns it back on"
     ),
-    verdict="refuted",
-    reality=(
-        'Any non-empty value disables the check, "false", "0" and "no" included; only unset or '
-        "empty keeps it on. It is read at every guarded call, so changing os.environ at run time "
-        "takes effect at once, in process and in a running server. With it off, `await "
-        "Author.objects.get(...)` runs the query on the loop's thread and fails with TypeError: "
-        "object Author can't be used in 'await' expression."
-    ),
+    statements=[
+        Statement(
+            "setting-disables",
+            "Setting DJANGO_ALLOW_ASYNC_UNSAFE disables the async-safety check.",
+            "holds",
+        ),
+        Statement(
+            "false-turns-it-on",
+            'Setting DJANGO_ALLOW_ASYNC_UNSAFE to "false" turns the check back on.',
+            "refuted",
+            reality=(
+                'Any non-empty value disables the check, "false", "0" and "no" included, whether '
+                "set when a server starts or in os.environ at run time; only unset or empty keeps "
+                "it on. With it off, `await Author.objects.get(...)` runs the query on the loop's "
+                "thread and fails with TypeError: object Author can't be used in 'await' "
+                "expression."
+            ),
+        ),
+        Statement(
+            "unsetting-turns-it-on",
+            "Unsetting DJANGO_ALLOW_ASYNC_UNSAFE, or setting it to the empty string, turns the "
+            "check back on, at the next guarded call.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.utils.asyncio.async_unsafe: inner() raises SynchronousOnlyOperation when "
-        "asyncio.get_running_loop() succeeds and not os.environ.get('DJANGO_ALLOW_ASYNC_UNSAFE'); "
-        "it guards BaseDatabaseWrapper.connect/ensure_connection/cursor/commit/rollback/close/..."
+        "asyncio.get_running_loop() succeeds and not os.environ.get('DJANGO_ALLOW_ASYNC_UNSAFE'), "
+        "read at every guarded call; it guards "
+        "BaseDatabaseWrapper.connect/ensure_connection/cursor/commit/rollback/close/..."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-safety",
 )
-pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+setting_disables = CLAIM.statement("setting-disables")
+false_turns_it_on = CLAIM.statement("false-turns-it-on")
+unsetting_turns_it_on = CLAIM.statement("unsetting-turns-it-on")
 
 UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
@@ -84,12 +107,14 @@ def check_is_on():
     return False
 
 
+@setting_disables
 @pytest.mark.parametrize("value", list(GUARD_ON_FOR), ids=repr)
 async def test_which_values_turn_the_check_off(value, monkeypatch):
     set_unsafe(monkeypatch, value)
     assert check_is_on() is GUARD_ON_FOR[value]
 
 
+@unsetting_turns_it_on
 async def test_the_setting_is_read_at_every_call(monkeypatch, evidence):
     # One process, one event loop, Django set up long ago: only the variable changes.
     seen = []
@@ -126,6 +151,7 @@ GUARDED = ("SynchronousOnlyOperation", GUARD_MESSAGE)
 UNGUARDED = ("TypeError", NOT_AWAITABLE)
 
 
+@false_turns_it_on
 @serving(*SERVERS, config=UNSAFE_FROM_START)
 def test_server_started_with_false_runs_unguarded_until_it_changes(server, evidence):
     seen = [probe(server)]

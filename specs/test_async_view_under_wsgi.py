@@ -3,12 +3,12 @@
 Claimed (Django docs, Asynchronous support, "Async views"): "An async view under WSGI is still
 async".
 
-What is true: it holds, for what happens inside the view. Under a WSGI server (gunicorn's gthread
-worker, Django's runserver) Django gives each request to an async view a new event loop of its
-own, started for that request and closed after it, on a new one-off thread; the server's thread
-waits meanwhile, and serves as the thread that ``sync_to_async`` sends sync code to. On that loop
-the view is as async as anywhere: three awaits gathered with ``asyncio.gather`` are all in flight
-at once (they meet at the rendezvous), while the same awaits written one after another never are.
+Under a WSGI server (gunicorn's gthread worker, Django's runserver) Django gives each request to an
+async view a new event loop of its own, started for that request and closed after it, on a new
+one-off thread; the server's thread waits meanwhile, and serves as the thread that
+``sync_to_async`` sends sync code to. On that loop the view is as async as anywhere: three awaits
+gathered with ``asyncio.gather`` are all in flight at once (they meet at the rendezvous), while the
+same awaits written one after another never are.
 What the view does not get is a loop shared with other requests: the loop is never reused, and
 each request still occupies one of the server's threads (see specs/test_when_async_helps.py).
 For contrast, under ASGI the view runs on the server's own loop, on the thread that drives it.
@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, handler, serve_once
 from harness.plugin import serving
 from harness.probe import get, meeting_params
@@ -37,16 +37,24 @@ from harness.servers import WSGI_SERVERS
 CLAIM = Claim(
     id="async-view-under-wsgi",
     source="Django docs, Asynchronous support (Async views)",
+    url="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
     claim="An async view under WSGI is still async",
-    verdict="holds",
-    outcomes=dict.fromkeys(WSGI_SERVERS, "holds"),
-    reality=(
-        "Under a WSGI server each request to an async view gets a new event loop (asyncio.run) "
-        "on a new one-off thread, while the server's thread waits and takes the view's "
-        "sync_to_async calls. Inside that loop awaits overlap as anywhere: asyncio.gather of "
-        "three awaits has all three in flight at once. The loop is never shared with another "
-        "request, and each request still holds a server thread."
-    ),
+    statements=[
+        Statement(
+            "still-async",
+            "An async view under WSGI is still async: awaits it gathers are in flight at the "
+            "same time.",
+            "holds",
+        ),
+        Statement(
+            "loop-per-request",
+            "Under WSGI, each request's async view runs on a new event loop of its own, on a "
+            "one-off thread, while the server's thread waits and takes its sync_to_async calls "
+            "(under ASGI it runs on the server's loop).",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.base.BaseHandler._get_response wraps async views in "
         "asgiref.sync.async_to_sync; AsyncToSync.__call__ (no running loop, no parent "
@@ -56,7 +64,8 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+still_async = CLAIM.statement("still-async")
+loop_per_request = CLAIM.statement("loop-per-request")
 
 GATHERED = "/view-kinds/under-wsgi/gathered/"
 ONE_BY_ONE = "/view-kinds/under-wsgi/one-by-one/"
@@ -70,7 +79,7 @@ SERVER_THREAD = {
     "runserver": re.compile(r"Thread-\d+ \(process_request_thread\)"),
 }
 
-on_wsgi = serving(*CLAIM.servers_where("holds"))
+on_wsgi = serving(*WSGI_SERVERS)
 
 
 def view_report(hit):
@@ -78,6 +87,7 @@ def view_report(hit):
     return hit.json()
 
 
+@still_async
 @on_wsgi
 def test_gathered_awaits_in_one_view_overlap(server, meeting, evidence):
     report = view_report(get(server.url, GATHERED, meeting_params(meeting, K)))
@@ -90,6 +100,7 @@ def test_gathered_awaits_in_one_view_overlap(server, meeting, evidence):
     evidence(f"{server.name} gather", awaits=K, met=report["meetings"].count("met"))
 
 
+@still_async
 @on_wsgi
 def test_the_same_awaits_one_after_another_never_meet(server, meeting):
     # The rendezvous tells the two apart: awaited in turn, the first waits alone until nothing
@@ -101,6 +112,7 @@ def test_the_same_awaits_one_after_another_never_meet(server, meeting):
     assert meeting.given_up(params["group"]) == "quiet"
 
 
+@loop_per_request
 @on_wsgi
 def test_each_request_gets_a_new_loop_on_a_new_thread(server, evidence):
     reports = [view_report(get(server.url, GATHERED)) for _ in range(3)]
@@ -114,6 +126,8 @@ def test_each_request_gets_a_new_loop_on_a_new_thread(server, evidence):
              view_threads=len(set(view_threads)))  # fmt: skip
 
 
+@loop_per_request
+@pytest.mark.interface("wsgi")
 def test_in_process_wsgi_runs_the_view_off_the_callers_thread():
     """WSGIHandler called from this thread, as a server's thread calls it."""
     app = handler("wsgi")
@@ -125,6 +139,8 @@ def test_in_process_wsgi_runs_the_view_off_the_callers_thread():
     assert reports[0]["loop"] != reports[1]["loop"]
 
 
+@loop_per_request
+@pytest.mark.interface("asgi")
 async def test_in_process_asgi_runs_the_view_on_the_servers_loop():
     """Contrast: ASGIHandler awaits the view on the loop that drives it, the same every time."""
     app = handler("asgi")
@@ -135,6 +151,7 @@ async def test_in_process_asgi_runs_the_view_on_the_servers_loop():
     assert reports[0]["loop"] == reports[1]["loop"]
 
 
+@still_async
 @pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 def test_in_process_gather_overlaps_on_both_handlers(interface, meeting):
     hit = serve_once(interface, handler(interface), GATHERED, urlencode(meeting_params(meeting, K)))

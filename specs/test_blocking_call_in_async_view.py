@@ -9,12 +9,12 @@ The quiz's view::
 Claimed: "Using blocking calls like time.sleep inside async views blocks the event loop, causing
 requests to be handled one after another, not concurrently."
 
-What is true: it depends on what serves the view.
+It depends on what serves the view.
 
 - Under an ASGI server with one worker (uvicorn) there is one event loop, and Django runs an async
   view directly on it. ``time.sleep`` holds that loop: requests to the view are served strictly
   one after another, and so is every other request to that process, even a trivial one to an
-  unrelated view, which cannot even be read until the sleep ends. The claim holds.
+  unrelated view, which cannot even be read until the sleep ends.
 - The claim is about *one* event loop, i.e. one worker process. With two uvicorn workers a blocked
   loop only stops its own process: the other worker accepts and serves the next request. (The
   same holds for processes under WSGI: one gunicorn worker with one thread makes a blocked
@@ -22,7 +22,7 @@ What is true: it depends on what serves the view.
 - Under a threaded WSGI server (gunicorn's gthread worker) there is no shared loop. Django runs an
   async view through ``async_to_sync``, which gives each request a fresh event loop on a thread of
   its own; a blocking call blocks only that request's loop. Requests overlap (up to the worker's
-  thread count) and unrelated requests are served meanwhile. The claim is refuted there.
+  thread count) and unrelated requests are served meanwhile.
 
 Why: ``django.core.handlers.base.BaseHandler._get_response_async`` awaits an async view on the
 server's loop (``ASGIHandler``); ``BaseHandler._get_response`` wraps it in
@@ -34,11 +34,15 @@ import asyncio
 import threading
 import uuid
 
-from harness.claims import SEED, Claim
+import pytest
+
+from harness.claims import SEED, Claim, Statement, When
 from harness.inprocess import asgi_get, handler
 from harness.plugin import ServerRequest, serving
 from harness.probe import Volley, fire, fire_sleeping, get, meeting_params
 from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
+
+WSGI_OWN_LOOP = "async_to_sync gives each request's async view a loop and a thread of its own"
 
 CLAIM = Claim(
     id="blocking-call-in-async-view",
@@ -47,20 +51,43 @@ CLAIM = Claim(
         "Using blocking calls like time.sleep inside async views blocks the event loop, causing "
         "requests to be handled one after another, not concurrently."
     ),
-    verdict="conditional",
-    condition=(
-        "Holds under an ASGI server with one worker (one event loop: the view's requests, and "
-        "unrelated requests too, are served one after another). Refuted under a threaded WSGI "
-        "server, where each request's async view gets its own event loop on its own thread. The "
-        "claim is about one event loop: with a second worker process the other worker serves "
-        "requests while one loop is blocked."
-    ),
-    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
-    reality=(
-        "On uvicorn (one worker) time.sleep in an async view serializes every request the "
-        "process serves, related or not. On gunicorn gthread the same view's requests overlap, "
-        "each on its own thread and event loop, and other requests are served meanwhile."
-    ),
+    statements=[
+        Statement(
+            "blocks-the-loop",
+            "A blocking call like time.sleep inside an async view blocks the event loop that "
+            "other requests are served on.",
+            "holds",
+            when=[When("refuted", interface="wsgi", why=WSGI_OWN_LOOP)],
+            reality=(
+                "On a threaded WSGI server (gunicorn gthread, runserver) the call blocks only its "
+                "own request's event loop: an unrelated request is served meanwhile."
+            ),
+        ),
+        Statement(
+            "one-after-another",
+            "Requests to such a view are handled one after another, not concurrently.",
+            "holds",
+            when=[When("refuted", interface="wsgi", why=WSGI_OWN_LOOP)],
+            reality=(
+                "On a threaded WSGI server (gunicorn gthread, runserver) the view's requests "
+                "overlap, each on its own thread with its own event loop."
+            ),
+        ),
+        Statement(
+            "per-worker",
+            "What a blocked request holds up is its own worker process: a worker that serves one "
+            "request at a time (one event loop, or one thread) delays the next, and a second "
+            "worker serves it meanwhile.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "awaiting-overlaps",
+            "Awaiting the sleep instead (await asyncio.sleep(...)) lets the requests overlap.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "BaseHandler._get_response_async awaits async views on the server's event loop "
         "(ASGIHandler); under WSGI BaseHandler._get_response wraps them in "
@@ -68,14 +95,17 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+blocks_the_loop = CLAIM.statement("blocks-the-loop")
+one_after_another = CLAIM.statement("one-after-another")
+per_worker = CLAIM.statement("per-worker")
+awaiting_overlaps = CLAIM.statement("awaiting-overlaps")
 
 N = 3
 BLOCK = 0.03  # seconds each quiz view blocks for, in process
 SEED_VIEW = "/seed/blocking/"
 
-serialized_on = serving(*CLAIM.servers_where("holds"))
-concurrent_on = serving(*CLAIM.servers_where("refuted"))
+serialized_on = serving(*CLAIM.servers_where("one-after-another", "holds"))
+concurrent_on = serving(*CLAIM.servers_where("one-after-another", "refuted"))
 
 
 def assert_serialized(volley, block=BLOCK):
@@ -85,6 +115,7 @@ def assert_serialized(volley, block=BLOCK):
     assert volley.wall_s >= 0.8 * len(volley.hits) * block
 
 
+@one_after_another
 @serialized_on
 def test_quiz_view_serializes_requests(server, evidence):
     volley = fire_sleeping(server.url, SEED_VIEW, N, expect_overlap=False)
@@ -95,6 +126,7 @@ def test_quiz_view_serializes_requests(server, evidence):
     evidence(f"{server.name} quiz view", volley.summary())
 
 
+@one_after_another
 @serialized_on
 def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
     # The rendezvous needs all N requests inside at once; a blocked loop lets in one at a time.
@@ -107,6 +139,7 @@ def test_blocking_io_in_async_view_never_meets(server, meeting, evidence):
     evidence(f"{server.name} blocking I/O", volley.summary())
 
 
+@one_after_another
 @concurrent_on
 def test_quiz_view_requests_overlap_on_threads(server, evidence):
     volley = fire_sleeping(server.url, SEED_VIEW, N)
@@ -118,6 +151,7 @@ def test_quiz_view_requests_overlap_on_threads(server, evidence):
     evidence(f"{server.name} quiz view", volley.summary())
 
 
+@one_after_another
 @concurrent_on
 def test_blocking_io_in_async_view_meets(server, meeting, evidence):
     volley = fire(server.url, "/serving/async-blocking-io/", N, meeting=meeting)
@@ -148,6 +182,7 @@ def block_and_ping(server, meeting):
     return box["hit"], ping
 
 
+@blocks_the_loop
 @serialized_on
 def test_blocked_loop_delays_an_unrelated_request(server, meeting, evidence):
     blocked, ping = block_and_ping(server, meeting)
@@ -156,6 +191,7 @@ def test_blocked_loop_delays_an_unrelated_request(server, meeting, evidence):
     evidence(f"{server.name} unrelated request", waited_ms=round((ping.enter - blocked.enter) / 1e6))
 
 
+@blocks_the_loop
 @concurrent_on
 def test_unrelated_request_is_served_meanwhile(server, meeting, evidence):
     blocked, ping = block_and_ping(server, meeting)
@@ -169,6 +205,7 @@ def test_unrelated_request_is_served_meanwhile(server, meeting, evidence):
 ONE_THREAD = dict(threads=1, worker_connections=1)
 
 
+@per_worker
 @serving(
     ServerRequest("uvicorn", ServerConfig(workers=2)),
     ServerRequest("gunicorn-gthread", ServerConfig(workers=2, **ONE_THREAD)),
@@ -181,6 +218,7 @@ def test_a_second_worker_serves_while_one_is_blocked(server, meeting, evidence):
     evidence(f"{server.name} 2 workers", unrelated_served_by="other worker, meanwhile")
 
 
+@per_worker
 @serving(ServerRequest("gunicorn-gthread", ServerConfig(workers=1, **ONE_THREAD)))
 def test_one_worker_with_one_thread_delays_the_next_request(server, meeting, evidence):
     blocked, ping = block_and_ping(server, meeting)
@@ -188,6 +226,8 @@ def test_one_worker_with_one_thread_delays_the_next_request(server, meeting, evi
     evidence(f"{server.name} 1 worker 1 thread", waited_ms=round((ping.enter - blocked.enter) / 1e6))
 
 
+@one_after_another
+@pytest.mark.interface("asgi")
 async def test_in_process_asgi_serializes_like_one_worker(evidence):
     # The same loop drives every request, as in a one-worker ASGI server: the fast path agrees.
     app = handler("asgi")
@@ -199,7 +239,8 @@ async def test_in_process_asgi_serializes_like_one_worker(evidence):
     evidence("in-process ASGI", volley.summary())
 
 
-@serving(*CLAIM.outcomes)
+@awaiting_overlaps
+@serving(*ASGI_SERVERS, *WSGI_SERVERS)
 def test_awaiting_instead_overlaps_everywhere(server, evidence):
     volley = fire_sleeping(server.url, "/fixed/blocking/", N)
     assert volley.statuses == [200] * N

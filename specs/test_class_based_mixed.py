@@ -3,10 +3,9 @@
 Claimed (Django docs, Class-based views, "Asynchronous class-based views"): "A class-based view can
 define an async get() and a sync post()".
 
-What is true: Django refuses the mix. Defining such a class is fine (project/views/view_kinds.py
-defines ``MixedHandlers`` and imports cleanly), but turning it into a view is not:
-``MixedHandlers.as_view()`` raises ``ImproperlyConfigured("MixedHandlers HTTP handlers must either
-be all sync or all async.")``. ``as_view()`` runs where the URLconf is built, so a URLconf that
+Defining such a class is fine (project/views/view_kinds.py defines ``MixedHandlers`` and imports
+cleanly); turning it into a view is not: ``MixedHandlers.as_view()`` raises
+``ImproperlyConfigured("MixedHandlers HTTP handlers must either be all sync or all async.")``. ``as_view()`` runs where the URLconf is built, so a URLconf that
 routes the class fails to import. Django imports the URLconf to resolve any path, so every request
 to the site, to any URL, fails, again and again (a failed import is not cached); and it fails past
 Django's own error handling, which needs the URLconf too (to find the 500 handler, or with DEBUG
@@ -15,7 +14,7 @@ the 500 itself (as specs/test_middleware_order.py shows every server does). (Fro
 under ASGI, that escaping error's ``__context__`` is an ``ExceptionGroup`` instead of the first
 error: ``ASGIHandler.handle`` now serves the request in an ``asyncio.TaskGroup``.)
 
-Two forms work, on WSGI and ASGI alike: every handler ``async def`` (sync work inside through
+The forms Django accepts: every handler ``async def`` (sync work inside through
 ``sync_to_async``), or every handler ``def``. ``options()`` and ``http_method_not_allowed()``,
 which ``View`` itself defines with ``def``, are exempt: for an async class they hand back a
 coroutine.
@@ -40,7 +39,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client, override_settings
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import handler, serve_once
 from harness.versions import by_version
 from project.views.view_kinds import MixedHandlers
@@ -48,15 +47,38 @@ from project.views.view_kinds import MixedHandlers
 CLAIM = Claim(
     id="class-based-mixed-handlers",
     source="Django docs, Class-based views (Asynchronous class-based views)",
-    claim="A class-based view can define an async get() and a sync post()",
-    verdict="refuted",
-    reality=(
-        "The class can be defined, but View.as_view() raises ImproperlyConfigured('<class> HTTP "
-        "handlers must either be all sync or all async.'), so a URLconf routing it fails to "
-        "import: every request to any URL of the site raises it, past Django's 500 handling "
-        "(which needs the URLconf too), DEBUG on or off. All-async handlers (sync work through "
-        "sync_to_async) or all-sync handlers work, under WSGI and ASGI."
+    url=(
+        "https://docs.djangoproject.com/en/5.2/topics/class-based-views/"
+        "#asynchronous-class-based-views"
     ),
+    claim="A class-based view can define an async get() and a sync post()",
+    statements=[
+        Statement(
+            "mixed-handlers",
+            "A class-based view can define an async get() and a sync post().",
+            "refuted",
+            reality=(
+                "The class can be defined, but View.as_view() raises ImproperlyConfigured('<class> "
+                "HTTP handlers must either be all sync or all async.'), so a URLconf routing it "
+                "fails to import: every request to any URL of the site raises it, past Django's "
+                "500 handling (which needs the URLconf too), DEBUG on or off, under WSGI and ASGI."
+            ),
+        ),
+        Statement(
+            "one-kind-works",
+            "A class-based view whose handlers are all async (sync work inside through "
+            "sync_to_async) or all sync works, under WSGI and ASGI.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "view-defaults-exempt",
+            "View's own options() and http_method_not_allowed(), plain defs, do not count as "
+            "mixing: an all-async class still answers OPTIONS and 405.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.views.generic.base.View.view_is_async (classproperty; handlers in "
         "http_method_names except 'options' must agree on iscoroutinefunction), read by "
@@ -68,12 +90,15 @@ CLAIM = Claim(
         "#asynchronous-class-based-views"
     ),
 )
-pytestmark = CLAIM.mark
+mixed = CLAIM.statement("mixed-handlers")
+one_kind = CLAIM.statement("one-kind-works")
+defaults_exempt = CLAIM.statement("view-defaults-exempt")
 
 MIXED = "MixedHandlers HTTP handlers must either be all sync or all async."
 BASE = "/view-kinds/class-based/"
 
 
+@mixed
 def test_defining_the_class_is_fine_as_view_raises():
     assert MixedHandlers.__module__ == "project.views.view_kinds"  # imported without error
     with pytest.raises(ImproperlyConfigured) as raised:
@@ -86,6 +111,7 @@ def test_defining_the_class_is_fine_as_view_raises():
     assert raised.traceback[-1].path.as_posix().endswith("django/views/generic/base.py")
 
 
+@mixed
 def test_the_check_is_a_class_property():
     with pytest.raises(ImproperlyConfigured, match=f"^{MIXED}$"):
         MixedHandlers.view_is_async  # noqa: B018 (reading it is what raises)
@@ -108,6 +134,7 @@ def urlconf_routing_the_mixed_class(tmp_path, monkeypatch):
     sys.modules.pop(name, None)
 
 
+@mixed
 def test_a_urlconf_routing_it_fails_to_import(urlconf_routing_the_mixed_class):
     with pytest.raises(ImproperlyConfigured, match=f"^{MIXED}$"):
         __import__(urlconf_routing_the_mixed_class)
@@ -131,6 +158,7 @@ CONTEXT = {
 }
 
 
+@mixed
 @interfaces
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_every_url_of_such_a_site_fails_past_django(
@@ -187,6 +215,7 @@ async def in_a_plain_thread(call, *args):
         return pool.submit(run).result(timeout=10)
 
 
+@one_kind
 @interfaces
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("url", list(WORKING))
@@ -201,6 +230,7 @@ async def test_all_async_or_all_sync_classes_work(interface, method, url, eviden
     evidence(f"{interface} {method} {url}", handler=kinds[method], status=200)
 
 
+@defaults_exempt
 @interfaces
 async def test_an_async_class_still_answers_options_and_405(interface):
     # View.options and View.http_method_not_allowed are plain defs, exempt from the check.

@@ -85,6 +85,7 @@ CLAIM = Claim(
                 "closed. On Django >= 5.0 under ASGI, request_finished's async receivers run "
                 "while it still runs on 5.0-6.0, after it on 6.1."
             ),
+            claimed=False,
         ),
     ],
     mechanism=(

@@ -4,7 +4,7 @@ Claimed (Django docs, Middleware, "Asynchronous support"): "A middleware must de
 sync_capable or async_capable, and sync_and_async_middleware makes any __call__ work under both
 WSGI and ASGI".
 
-What is true: neither half.
+What is true:
 
 - Nothing must be declared. A middleware without the flags is taken as ``sync_capable = True``,
   ``async_capable = False``: synchronous only. It works under WSGI and under ASGI (where Django
@@ -49,7 +49,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
 import project.middleware_catalogue as catalogue
-from harness.claims import Claim
+from harness.claims import Claim, Statement, When
 from harness.inprocess import asgi_get, wsgi_get
 from harness.plugin import serving
 from harness.probe import get
@@ -58,19 +58,66 @@ from harness.servers import SERVERS, ServerConfig
 CLAIM = Claim(
     id="middleware-capability-flags",
     source="Django docs, Middleware (Asynchronous support)",
+    url="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
     claim=(
         "A middleware must declare sync_capable or async_capable, and sync_and_async_middleware "
         "makes any __call__ work under both WSGI and ASGI"
     ),
-    verdict="refuted",
-    reality=(
-        "No flag is needed: without them a middleware is sync-only and works under WSGI and ASGI; "
-        "only both set False fails, with RuntimeError when the handler is built. "
-        "sync_and_async_middleware only sets both flags: under WSGI Django calls the middleware "
-        "synchronously, so an `async def __call__` fails with AttributeError: 'coroutine' object "
-        "has no attribute '_resource_closers' (HTTP 500). The documented iscoroutinefunction("
-        "get_response) branch works under both, unadapted."
-    ),
+    statements=[
+        Statement(
+            "must-declare",
+            "A middleware must declare sync_capable or async_capable.",
+            "refuted",
+            reality=(
+                "No flag is needed: without them a middleware is taken as sync_capable = True, "
+                "async_capable = False (sync only) and works under WSGI and under ASGI, where "
+                "Django calls it on a worker thread, off the loop."
+            ),
+        ),
+        Statement(
+            "both-false-rejected",
+            "A middleware that declares both flags False is rejected: building the handler "
+            "raises RuntimeError('Middleware <path> must have at least one of "
+            "sync_capable/async_capable set to True.').",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "hybrid-any-call",
+            "sync_and_async_middleware makes any __call__, an async def one included, work under "
+            "both WSGI and ASGI.",
+            "refuted",
+            when=[
+                When(
+                    "holds",
+                    interface="asgi",
+                    why="Django calls a hybrid as the async layer below it is, on the loop",
+                ),
+            ],
+            reality=(
+                "The decorator only sets sync_capable and async_capable to True. Under WSGI "
+                "Django then calls the middleware synchronously, so an async def __call__ (or a "
+                "factory returning an async def) returns an un-awaited coroutine: the request "
+                "fails with AttributeError: 'coroutine' object has no attribute "
+                "'_resource_closers' (HTTP 500 from a server) and a 'coroutine ... was never "
+                "awaited' RuntimeWarning. Under ASGI it happens to work, on the event loop."
+            ),
+        ),
+        Statement(
+            "documented-branch-works",
+            "The documented pattern, branching on iscoroutinefunction(get_response) to return a "
+            "sync or an async callable, works under both WSGI and ASGI, unadapted.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "not-used-dropped",
+            "A middleware whose __init__ raises MiddlewareNotUsed is left out of the stack, and "
+            "Django logs that (at DEBUG, on django.request) only with DEBUG=True.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.base.BaseHandler.load_middleware: getattr(mw, 'sync_capable', True), "
         "getattr(mw, 'async_capable', False), the RuntimeError, `elif not handler_is_async and "
@@ -80,7 +127,11 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
 )
-pytestmark = CLAIM.mark
+must_declare = CLAIM.statement("must-declare")
+both_false = CLAIM.statement("both-false-rejected")
+hybrid_any_call = CLAIM.statement("hybrid-any-call")
+documented_branch = CLAIM.statement("documented-branch-works")
+not_used = CLAIM.statement("not-used-dropped")
 
 M = "project.middleware_catalogue."
 PROBE = "/middleware-probe/"
@@ -125,6 +176,7 @@ def place(point, handler_thread, handler_loop):
 # --- the flags ------------------------------------------------------------------------------
 
 
+@both_false
 @interfaces
 def test_both_flags_false_fails_when_the_handler_is_built(interface):
     with pytest.raises(RuntimeError) as raised:
@@ -144,6 +196,7 @@ UNFLAGGED = {
 }  # fmt: skip
 
 
+@must_declare
 @interfaces
 def test_no_flags_means_sync_only_and_works_everywhere(interface):
     assert not hasattr(catalogue.SyncTrail, "sync_capable")
@@ -168,12 +221,15 @@ hybrids = pytest.mark.parametrize("hybrid", HYBRIDS)
 views = pytest.mark.parametrize("view", ["async", "sync"])
 
 
+@hybrid_any_call
 @hybrids
 def test_the_decorator_only_sets_both_flags(hybrid):
     middleware = getattr(catalogue, hybrid)
     assert (middleware.sync_capable, middleware.async_capable) == (True, True)
 
 
+@hybrid_any_call
+@pytest.mark.interface("wsgi")
 @hybrids
 @views
 def test_an_async_call_declared_hybrid_fails_under_wsgi(hybrid, view):
@@ -188,6 +244,8 @@ def test_an_async_call_declared_hybrid_fails_under_wsgi(hybrid, view):
     assert [str(w.message) for w in caught if w.category is RuntimeWarning] == [HYBRIDS[hybrid]]
 
 
+@hybrid_any_call
+@pytest.mark.interface("asgi")
 @hybrids
 @views
 def test_an_async_call_declared_hybrid_runs_on_the_loop_under_asgi(hybrid, view, request_log):
@@ -208,6 +266,7 @@ DOCUMENTED = {
 }
 
 
+@documented_branch
 @interfaces
 @views
 def test_the_documented_branch_works_under_both_unadapted(interface, view, request_log):
@@ -240,6 +299,7 @@ NOT_USED_LOG = {
 }  # fmt: skip
 
 
+@not_used
 @pytest.mark.parametrize("interface, debug", NOT_USED_LOG,
                          ids=[f"{i}-debug={d}" for i, d in NOT_USED_LOG])  # fmt: skip
 def test_middleware_not_used_is_dropped_and_logged_only_with_debug(interface, debug, request_log):
@@ -258,6 +318,7 @@ def interface_of(server):
     return SERVERS[server.name].interface
 
 
+@hybrid_any_call
 @serving(*SERVERS, config=ServerConfig(stack="catalogue-hybrid-async-call"))
 def test_an_async_call_declared_hybrid_on_a_server(server, evidence):
     hit = get(server.url, PROBE + "async/")
@@ -284,6 +345,7 @@ CAPABILITIES_LOG = {
 CAPABILITIES = ServerConfig(stack="catalogue-capabilities", debug=True)
 
 
+@documented_branch
 @serving("uvicorn", "gunicorn-gthread", config=CAPABILITIES)
 def test_documented_pattern_and_not_used_on_a_server(server):
     hit = get(server.url, PROBE + "async/")

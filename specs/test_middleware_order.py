@@ -44,7 +44,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 import project.middleware
-from harness.claims import SEED, Claim
+from harness.claims import SEED, Claim, Statement
 from harness.inprocess import handler, middleware_stack, serve_once
 from harness.plugin import serving
 from harness.probe import get
@@ -58,15 +58,62 @@ CLAIM = Claim(
         "first, then calls AsyncMiddleware __call__, which awaits the next layer. The prints show "
         "nested calls accordingly."
     ),
-    verdict="refuted",
-    reality=(
-        "__init__ runs in reverse MIDDLEWARE order, when the handler is built (server start; the "
-        "test client's first request). With the quiz's AsyncMiddleware as written (no "
-        "async_capable flag) Django calls it synchronously: its body never runs, the request "
-        "fails with AttributeError: 'coroutine' object has no attribute '_resource_closers' "
-        "(HTTP 500) and a 'never awaited' RuntimeWarning, on WSGI and ASGI alike. Declared as "
-        "Django documents, the nesting the quiz describes is what happens."
-    ),
+    statements=[
+        Statement(
+            "init-in-order",
+            "Middleware __init__ runs in MIDDLEWARE order.",
+            "refuted",
+            reality=(
+                "It runs in reverse MIDDLEWARE order: Django builds the stack from the inside "
+                "out, so the last middleware listed is constructed first (AsyncMiddleware, then "
+                "SyncMiddleware)."
+            ),
+        ),
+        Statement(
+            "init-on-startup",
+            "Middleware __init__ runs on startup: once, when the handler is built (a server's "
+            "start; a Django test client's first request), not per request.",
+            "holds",
+        ),
+        Statement(
+            "sync-call-first",
+            "On request, SyncMiddleware __call__ runs first.",
+            "holds",
+        ),
+        Statement(
+            "async-call-awaits",
+            "SyncMiddleware __call__ then calls AsyncMiddleware __call__, which awaits the next "
+            "layer.",
+            "refuted",
+            reality=(
+                "AsyncMiddleware declares no async_capable, so Django treats it as synchronous "
+                "and calls its async def __call__ without awaiting it: its body never runs and "
+                "the view is never reached. The un-awaited coroutine comes back as the "
+                "response, and the request fails with AttributeError: 'coroutine' object has no "
+                "attribute '_resource_closers' (HTTP 500 from a server) and RuntimeWarning: "
+                "coroutine 'AsyncMiddleware.__call__' was never awaited, under WSGI and ASGI "
+                "alike. In the other order neither class's __call__ body runs."
+            ),
+        ),
+        Statement(
+            "prints-nested",
+            "The prints show nested calls accordingly.",
+            "refuted",
+            reality=(
+                "Only SyncMiddleware's prints appear ('before', then 'after'); AsyncMiddleware's "
+                "never do, on every server as in process."
+            ),
+        ),
+        Statement(
+            "documented-nests",
+            "Declared as Django documents (async_capable = True, sync_capable = False, "
+            "markcoroutinefunction), the async middleware nests with SyncMiddleware as the quiz "
+            "describes, in either order, each running where it can: the async one in an event "
+            "loop, the sync one outside any.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.base.BaseHandler.load_middleware (reversed(settings.MIDDLEWARE), "
         "sync_capable/async_capable defaults, adapt_method_mode); BaseHandler.get_response / "
@@ -74,7 +121,12 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
 )
-pytestmark = CLAIM.mark
+init_in_order = CLAIM.statement("init-in-order")
+init_on_startup = CLAIM.statement("init-on-startup")
+sync_call_first = CLAIM.statement("sync-call-first")
+async_call_awaits = CLAIM.statement("async-call-awaits")
+prints_nested = CLAIM.statement("prints-nested")
+documented_nests = CLAIM.statement("documented-nests")
 
 SYNC, ASYNC, DOCUMENTED = "SyncMiddleware", "AsyncMiddleware", "DocumentedAsyncMiddleware"
 NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
@@ -137,8 +189,19 @@ def texts(prints):
 
 interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 stacks = pytest.mark.parametrize("stack", list(EXPECTED))
+# What one request through each stack is evidence for.
+REQUEST_STATEMENT = {
+    "seed": sync_call_first,
+    "seed-reversed": async_call_awaits,
+    "documented": documented_nests,
+    "documented-reversed": documented_nests,
+}
+request_stacks = pytest.mark.parametrize(
+    "stack", [pytest.param(stack, id=stack, marks=REQUEST_STATEMENT[stack]) for stack in EXPECTED]
+)
 
 
+@init_in_order
 @interfaces
 @stacks
 def test_init_runs_innermost_first_when_the_handler_is_built(interface, stack, prints):
@@ -148,7 +211,7 @@ def test_init_runs_innermost_first_when_the_handler_is_built(interface, stack, p
 
 
 @interfaces
-@stacks
+@request_stacks
 def test_what_one_request_runs(interface, stack, prints, evidence):
     app = handler(interface, stack)
     prints.clear()
@@ -172,6 +235,8 @@ def test_what_one_request_runs(interface, stack, prints, evidence):
     evidence(f"{interface} {stack}", order=" > ".join(texts(prints)) or "(nothing)")
 
 
+@init_on_startup
+@pytest.mark.interface("wsgi")
 def test_test_client_builds_the_stack_on_its_first_request(prints):
     with middleware_stack("documented"):
         client = Client()
@@ -184,6 +249,8 @@ def test_test_client_builds_the_stack_on_its_first_request(prints):
     assert texts(prints) == EXPECTED["documented"].request
 
 
+@init_on_startup
+@pytest.mark.interface("asgi")
 async def test_async_client_builds_the_stack_on_its_first_request(prints):
     with middleware_stack("documented"):
         client = AsyncClient()
@@ -192,6 +259,8 @@ async def test_async_client_builds_the_stack_on_its_first_request(prints):
     assert texts(prints) == EXPECTED["documented"].init + EXPECTED["documented"].request
 
 
+@async_call_awaits
+@pytest.mark.interface("wsgi")
 def test_test_client_raises_what_a_server_turns_into_a_500(prints):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -205,6 +274,7 @@ def lines_of(output, prefixes=(SYNC, ASYNC, DOCUMENTED)):
     return [line for line in output.splitlines() if line.startswith(prefixes)]
 
 
+@init_on_startup
 @serving(*SERVERS, config=ServerConfig(stack="documented"))
 def test_a_server_builds_the_stack_once_at_start(server):
     for _ in range(3):
@@ -216,6 +286,7 @@ def test_a_server_builds_the_stack_once_at_start(server):
     assert tuple(lines[-4:]) == EXPECTED["documented"].request
 
 
+@prints_nested
 @serving(*SERVERS, config=ServerConfig(stack="seed"))
 def test_the_quiz_stack_answers_500_on_a_server(server):
     hit = get(server.url, "/__spec__/ping/")

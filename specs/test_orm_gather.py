@@ -3,12 +3,12 @@
 Claimed (a common belief about Django's async ORM): "Awaiting several async ORM calls with
 asyncio.gather inside one request runs the queries in parallel".
 
-What is true: they take turns. Every query of the request runs on one and the same thread, the
-request's "sync thread", one after another, never overlapping; the event loop's thread runs none
-of them. ``gather`` only lets the coroutines *wait* together. Under ASGI that thread is one Django
-gives each request; under WSGI (gunicorn gthread, runserver) it is the server's own request thread,
-to which asgiref hands every sync call back. Outside any request (a script, a test) it is asgiref's
-one process-wide sync thread: still one at a time.
+Every query of the request runs on one and the same thread, the request's "sync thread", one
+after another, never overlapping; the event loop's thread runs none of them. ``gather`` only lets
+the coroutines *wait* together. Under ASGI that thread is one Django gives each request; under
+WSGI (gunicorn gthread, runserver) it is the server's own request thread, to which asgiref hands
+every sync call back. Outside any request (a script, a test) it is asgiref's one process-wide sync
+thread: still one at a time.
 
 The spec's probe is a SQL function evaluated inside each query (project/views/orm_async.py): it
 stamps enter/exit and its thread, and waits at the meeting point, which answers ``met`` only when
@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import pytest
 from asgiref.sync import sync_to_async
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, handler, serve_once
 from harness.plugin import serving
 from harness.probe import meeting_params, fire, get, max_in_flight
@@ -49,14 +49,34 @@ CLAIM = Claim(
         "Awaiting several async ORM calls with asyncio.gather inside one request runs the "
         "queries in parallel"
     ),
-    verdict="refuted",
-    outcomes=dict.fromkeys([*ASGI_SERVERS, *WSGI_SERVERS], "refuted"),
-    reality=(
-        "They run one after another, all on the request's one sync thread (never on the event "
-        "loop's thread), on every server, ASGI and WSGI; gather only lets the coroutines wait "
-        "together. Queries in separate requests do overlap (a thread each), and so do calls "
-        "wrapped in sync_to_async(thread_sensitive=False), a thread and connection each."
-    ),
+    statements=[
+        Statement(
+            "parallel",
+            "Awaiting several async ORM calls with asyncio.gather inside one request runs the "
+            "queries in parallel.",
+            "refuted",
+            reality=(
+                "They run one after another, all on the request's one sync thread (never on the "
+                "event loop's thread), on every server, ASGI and WSGI, and in process; gather "
+                "only lets the coroutines wait together. Outside any request they take turns "
+                "the same way, on asgiref's one process-wide sync thread."
+            ),
+        ),
+        Statement(
+            "separate-requests",
+            "Queries made by separate requests run in parallel, each on its own request's sync "
+            "thread.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "thread-insensitive",
+            "Gathered ORM calls wrapped in sync_to_async(thread_sensitive=False) run in "
+            "parallel, a thread (and so a database connection) each.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "QuerySet.aget/afirst/... are `await sync_to_async(self.get)(...)` "
         "(django/db/models/query.py) with thread_sensitive=True; asgiref.sync.SyncToAsync.__call__ "
@@ -66,13 +86,15 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
 )
-pytestmark = CLAIM.mark
+parallel = CLAIM.statement("parallel")
+separate_requests = CLAIM.statement("separate-requests")
+thread_insensitive = CLAIM.statement("thread-insensitive")
 # In process the queries run on other threads than the test's, so they must see committed rows.
 # (Served tests use the server's own database, not the test database.)
 in_test_db = pytest.mark.django_db(transaction=True)
 
 N = 3
-SERVED = serving(*CLAIM.outcomes, config=ServerConfig())
+SERVED = serving(*ASGI_SERVERS, *WSGI_SERVERS, config=ServerConfig())
 
 
 def gather_path(mode):
@@ -126,6 +148,7 @@ def seeded(server):
 SYNC_THREAD_IS_CALLER = {"asgi": False, "wsgi": True}
 
 
+@parallel
 @in_test_db
 @pytest.mark.parametrize("interface", SYNC_THREAD_IS_CALLER)
 def test_gathered_queries_take_turns_in_process(interface, probe_row, meeting, evidence):
@@ -139,6 +162,7 @@ def test_gathered_queries_take_turns_in_process(interface, probe_row, meeting, e
     assert (result["sync_thread"] == caller) is SYNC_THREAD_IS_CALLER[interface]
 
 
+@thread_insensitive
 @in_test_db
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 def test_thread_insensitive_calls_overlap_in_process(interface, probe_row, meeting, evidence):
@@ -154,6 +178,8 @@ def test_thread_insensitive_calls_overlap_in_process(interface, probe_row, meeti
     )
 
 
+@separate_requests
+@pytest.mark.interface("asgi")
 @in_test_db
 async def test_separate_requests_overlap_in_process(probe_row, meeting, evidence):
     # One query per request, the requests gathered: each request has its own sync thread.
@@ -168,6 +194,7 @@ async def test_separate_requests_overlap_in_process(probe_row, meeting, evidence
     assert {q["thread"] for q in queries} == {hit.json()["sync_thread"] for hit in hits}
 
 
+@parallel
 @in_test_db
 async def test_outside_a_request_they_take_turns_on_one_thread(probe_row, meeting, evidence):
     params = probe_params(meeting)
@@ -180,6 +207,7 @@ async def test_outside_a_request_they_take_turns_on_one_thread(probe_row, meetin
 # --- real servers ----------------------------------------------------------------------------
 
 
+@parallel
 @SERVED
 def test_gathered_queries_take_turns(server, seeded, meeting, evidence):
     params = probe_params(meeting)
@@ -188,6 +216,7 @@ def test_gathered_queries_take_turns(server, seeded, meeting, evidence):
     assert_took_turns(hit.json(), meeting, params["group"], evidence, server.name)
 
 
+@thread_insensitive
 @SERVED
 def test_thread_insensitive_calls_overlap(server, seeded, meeting, evidence):
     params = probe_params(meeting)
@@ -197,6 +226,7 @@ def test_thread_insensitive_calls_overlap(server, seeded, meeting, evidence):
                       f"{server.name} thread_sensitive=False")  # fmt: skip
 
 
+@separate_requests
 @SERVED
 def test_separate_requests_overlap(server, seeded, meeting, evidence):
     volley = fire(server.url, gather_path("async-methods"), N, {"queries": 1}, meeting=meeting)

@@ -3,16 +3,15 @@
 Claimed (the pattern behind django/channels#1916): "A QuerySet returned from
 sync_to_async(Model.objects.all)() can be used freely afterwards".
 
-What is true: no query has run yet. ``Model.objects.all()`` only *builds* a QuerySet; running it on
-a worker thread returns that lazy object unevaluated. The first thing that needs rows (iterating it,
+No query has run yet: ``Model.objects.all()`` only *builds* a QuerySet; running it on a worker
+thread returns that lazy object unevaluated. The first thing that needs rows (iterating it,
 ``list()``, ``len()``, ``bool()``, indexing, even ``repr()``) runs the query right there, on the
 event loop's thread, and Django refuses: ``SynchronousOnlyOperation: You cannot call this from an
-async context - use a thread or sync_to_async.`` Things that work: evaluating it inside the thread
-(``await sync_to_async(list)(qs)``), ``async for`` over it, or ``qs.aiterator()``. Evaluation
-inside the thread or by ``async for`` also fills the QuerySet's result cache, after which the same
-object *can* be used freely (no further query); ``aiterator()`` does not fill it, so plain
-iteration afterwards raises again. The same holds for an async view under WSGI: it runs in an
-event loop too (asgiref's ``async_to_sync``), so the guard fires there as well.
+async context - use a thread or sync_to_async.`` Evaluating it inside the thread
+(``await sync_to_async(list)(qs)``) or by ``async for`` fills the QuerySet's result cache, after
+which the same object *can* be used freely (no further query); ``qs.aiterator()`` does not fill
+it, so plain iteration afterwards raises again. An async view under WSGI runs in an event loop
+too (asgiref's ``async_to_sync``), so the guard fires there as well.
 
 Why: ``Manager.all()`` returns ``get_queryset()`` without touching the database;
 ``QuerySet.__iter__``/``__len__``/``__bool__``/``__getitem__``/``__repr__`` call ``_fetch_all()``,
@@ -30,24 +29,52 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models.query import QuerySet
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import assert_view_outcome
 from project.library.models import Author
 
 CLAIM = Claim(
     id="queryset-from-sync-to-async",
     source="django/channels issue 1916",
+    url="https://github.com/django/channels/issues/1916",
     claim=(
         "A QuerySet returned from sync_to_async(Model.objects.all)() can be used freely afterwards"
     ),
-    verdict="refuted",
-    reality=(
-        "sync_to_async(Model.objects.all)() returns a lazy, unevaluated QuerySet: no query ran. "
-        "Iterating it, list(), len(), bool(), indexing or repr() in async code then runs the query "
-        "on the event loop's thread and raises SynchronousOnlyOperation (HTTP 500 from a view, "
-        "under ASGI and WSGI). await sync_to_async(list)(qs), async for and aiterator() work; the "
-        "first two fill the result cache, after which the QuerySet can be used freely."
-    ),
+    statements=[
+        Statement(
+            "used-freely",
+            "A QuerySet returned from sync_to_async(Model.objects.all)() can be used freely "
+            "afterwards.",
+            "refuted",
+            reality=(
+                "It comes back lazy and unevaluated: no query ran. Iterating it, list(), len(), "
+                "bool(), indexing or repr() in async code then runs the query on the event loop's "
+                "thread and raises SynchronousOnlyOperation (HTTP 500 from an async view, under "
+                "ASGI and WSGI)."
+            ),
+        ),
+        Statement(
+            "list-in-thread",
+            "Evaluated in the thread, `await sync_to_async(list)(qs)` gives its rows and fills "
+            "its result cache, after which the QuerySet can be used freely.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "async-for",
+            "`async for` over it gives its rows and fills its result cache, after which the "
+            "QuerySet can be used freely.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "aiterator",
+            "`qs.aiterator()` gives its rows but leaves the QuerySet unevaluated: using it "
+            "afterwards still raises SynchronousOnlyOperation.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "Manager.all() -> get_queryset() builds a QuerySet without a query; QuerySet._fetch_all() "
         "(from __iter__, __len__, __bool__, __getitem__, __repr__) -> SQLCompiler.execute_sql -> "
@@ -57,7 +84,11 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/models/querysets/#when-querysets-are-evaluated",
 )
-pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+used_freely = CLAIM.statement("used-freely")
+list_in_thread = CLAIM.statement("list-in-thread")
+async_for = CLAIM.statement("async-for")
+aiterator = CLAIM.statement("aiterator")
 
 GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 NAMES = ["Ada", "Grace"]
@@ -82,12 +113,14 @@ async def returned_queryset():
     return await sync_to_async(Author.objects.order_by("pk").all)()
 
 
+@used_freely
 async def test_no_query_runs_in_the_thread(authors, query_threads):
     qs = await returned_queryset()
     assert type(qs) is QuerySet and qs.model is Author
     assert query_threads == []  # sync_to_async ran all(), which queries nothing
 
 
+@used_freely
 @pytest.mark.parametrize("evaluate", EVALUATIONS.values(), ids=EVALUATIONS.keys())
 async def test_evaluating_it_in_async_code_raises(authors, query_threads, evaluate):
     qs = await returned_queryset()
@@ -102,6 +135,7 @@ async def test_evaluating_it_in_async_code_raises(authors, query_threads, evalua
     assert query_threads == [threading.get_ident()]
 
 
+@list_in_thread
 async def test_list_inside_sync_to_async_works_and_fills_the_cache(authors, query_threads):
     qs = await returned_queryset()
     listed = await sync_to_async(list)(qs)
@@ -112,6 +146,7 @@ async def test_list_inside_sync_to_async_works_and_fills_the_cache(authors, quer
     assert len(query_threads) == 1
 
 
+@async_for
 async def test_async_for_works_and_fills_the_cache(authors, query_threads):
     qs = await returned_queryset()
     assert [author.name async for author in qs] == NAMES
@@ -120,6 +155,7 @@ async def test_async_for_works_and_fills_the_cache(authors, query_threads):
     assert len(query_threads) == 1
 
 
+@aiterator
 async def test_aiterator_works_but_leaves_the_queryset_unevaluated(authors, query_threads):
     qs = await returned_queryset()
     assert [author.name async for author in qs.aiterator()] == NAMES
@@ -135,10 +171,18 @@ EXPECTED_VIEWS = {
     "async-for": (200, {"names": NAMES}),
     "aiterator": (200, {"names": NAMES}),
 }
+VIEW_STATEMENTS = {
+    "from-sync-to-async": used_freely,
+    "listed-in-thread": list_in_thread,
+    "async-for": async_for,
+    "aiterator": aiterator,
+}
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
-@pytest.mark.parametrize("form", EXPECTED_VIEWS)
+@pytest.mark.parametrize(
+    "form", [pytest.param(form, marks=VIEW_STATEMENTS[form]) for form in EXPECTED_VIEWS]
+)
 def test_async_view(authors, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]
     hit = assert_view_outcome(

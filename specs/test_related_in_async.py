@@ -3,20 +3,20 @@
 Claimed (a reading of Django's docs, Asynchronous support: Queries & the ORM): "Following a foreign
 key or a reverse relation works the same in async code as in sync code".
 
-What is true: only for what is already loaded. ``book.author`` on a book fetched without
-``select_related`` is a lazy load: a synchronous query run by the attribute access itself, on the
-event loop's thread, so Django raises ``SynchronousOnlyOperation: You cannot call this from an
-async context - use a thread or sync_to_async.`` There is no ``await book.author``. The same line
-works in sync code (e.g. inside ``sync_to_async``). ``book.author_id`` needs no query and works.
-With ``select_related("author")`` the author arrives in the same query and ``book.author`` works.
-A reverse relation is a manager: ``author.books.all()`` builds a QuerySet without a query, but
-iterating it raises like any QuerySet; ``async for`` over it, ``await author.books.afirst()`` and
-the other a-methods work, and so does iterating after ``prefetch_related("books")`` (the prefetch
-ran inside the ``aget``'s thread). Version differences: ``aprefetch_related_objects`` exists from
-Django 5.0, and ``aiterator()`` after ``prefetch_related()`` raises ``NotSupportedError`` before
-5.0 and prefetches from 5.0 on. Django 6.1's fetch modes do not make lazy loads async:
-``FETCH_PEERS`` still runs a sync query (``SynchronousOnlyOperation``), ``FETCH_RAISE`` raises its
-own ``FieldFetchBlocked`` in async and sync code alike.
+``book.author`` on a book fetched without ``select_related`` is a lazy load: a synchronous query
+run by the attribute access itself, on the event loop's thread, so Django raises
+``SynchronousOnlyOperation: You cannot call this from an async context - use a thread or
+sync_to_async.`` There is no ``await book.author``. The same line works in sync code (e.g. inside
+``sync_to_async``). ``book.author_id`` needs no query and works. With ``select_related("author")``
+the author arrives in the same query and ``book.author`` works. A reverse relation is a manager:
+``author.books.all()`` builds a QuerySet without a query, but iterating it raises like any
+QuerySet; ``async for`` over it, ``await author.books.afirst()`` and the other a-methods work, and
+so does iterating after ``prefetch_related("books")`` (the prefetch ran inside the ``aget``'s
+thread). Version differences: ``aprefetch_related_objects`` exists from Django 5.0, and
+``aiterator()`` after ``prefetch_related()`` raises ``NotSupportedError`` before 5.0 and
+prefetches from 5.0 on. Django 6.1's fetch modes do not make lazy loads async: ``FETCH_PEERS``
+still runs a sync query (``SynchronousOnlyOperation``), ``FETCH_RAISE`` raises its own
+``FieldFetchBlocked`` in async and sync code alike.
 
 Why: ``ForwardManyToOneDescriptor.__get__`` calls ``get_object()`` (``qs.get(...)``) when the
 field's cache is empty (from 6.1 through ``instance._state.fetch_mode.fetch``), a plain sync query
@@ -33,7 +33,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import NotSupportedError
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement, When
 from harness.inprocess import assert_view_outcome
 from harness.versions import requires_django
 from project.library.models import Author, Book
@@ -41,17 +41,67 @@ from project.library.models import Author, Book
 CLAIM = Claim(
     id="related-objects-in-async",
     source="Django docs, Asynchronous support (Queries & the ORM)",
+    url="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
     claim=(
         "Following a foreign key or a reverse relation works the same in async code as in sync code"
     ),
-    verdict="refuted",
-    reality=(
-        "In async code book.author raises SynchronousOnlyOperation unless the author was loaded "
-        "already (select_related, prefetch_related, an earlier access); book.author_id works. "
-        "Iterating author.books.all() raises too; async for over it, author.books.afirst() and "
-        "prefetch_related work. The same lines work in sync code. Django 6.1's fetch modes do "
-        "not change this."
-    ),
+    statements=[
+        Statement(
+            "foreign-key",
+            "Following a foreign key works the same in async code as in sync code.",
+            "refuted",
+            reality=(
+                "In async code book.author raises SynchronousOnlyOperation (the attribute access "
+                "runs a sync query; HTTP 500 from an async view, under ASGI and WSGI) unless the "
+                "author was loaded already (select_related, prefetch_related, an earlier access); "
+                "book.author_id works. The same line works in sync code. Django 6.1's fetch modes "
+                "do not change this: FETCH_PEERS still raises SynchronousOnlyOperation, "
+                "FETCH_RAISE raises FieldFetchBlocked in async and sync code alike."
+            ),
+        ),
+        Statement(
+            "select-related",
+            "A foreign key loaded with select_related() can be followed in async code.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "reverse-relation",
+            "Following a reverse relation works the same in async code as in sync code.",
+            "refuted",
+            reality=(
+                "author.books.all() builds a QuerySet without a query, but iterating it in async "
+                "code raises SynchronousOnlyOperation (HTTP 500 from an async view, under ASGI "
+                "and WSGI)."
+            ),
+        ),
+        Statement(
+            "reverse-async-forms",
+            "A reverse relation can be read in async code with `async for` over its QuerySet "
+            "and with its a-methods (afirst(), acount(), ...).",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "reverse-prefetched",
+            "A reverse relation already prefetched (prefetch_related(), or "
+            "aprefetch_related_objects() from Django 5.0) iterates in async code without a query.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "aiterator-prefetches",
+            "QuerySet.aiterator() prefetches the relations named by prefetch_related().",
+            "holds",
+            when=[When("refuted", django="<5.0", why="aiterator() refuses prefetch_related()")],
+            reality=(
+                "On Django 4.2, iterating aiterator() after prefetch_related() raises "
+                "NotSupportedError: Using QuerySet.aiterator() after prefetch_related() is not "
+                "supported. From 5.0 it prefetches."
+            ),
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "ForwardManyToOneDescriptor.__get__ -> get_object() -> QuerySet.get() -> "
         "SQLCompiler.execute_sql -> BaseDatabaseWrapper.cursor(), guarded by "
@@ -61,7 +111,13 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/db/queries/#async-queries",
 )
-pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+foreign_key = CLAIM.statement("foreign-key")
+select_related = CLAIM.statement("select-related")
+reverse_relation = CLAIM.statement("reverse-relation")
+reverse_async_forms = CLAIM.statement("reverse-async-forms")
+reverse_prefetched = CLAIM.statement("reverse-prefetched")
+aiterator_prefetches = CLAIM.statement("aiterator-prefetches")
 
 GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 TITLES = ["Notes", "Sketch"]
@@ -92,6 +148,7 @@ def on_loop(threads):
 # --- a foreign key ---------------------------------------------------------------------------
 
 
+@foreign_key
 async def test_lazy_foreign_key_raises(ada, query_threads):
     book = await Book.objects.aget(title="Notes")
     assert book.author_id == ada.pk  # the column itself: no query
@@ -107,6 +164,7 @@ async def test_lazy_foreign_key_raises(ada, query_threads):
     assert on_loop(query_threads) == 1
 
 
+@foreign_key
 async def test_same_line_works_in_sync_code(ada, query_threads):
     book = await Book.objects.aget(title="Notes")
     author = await sync_to_async(lambda: book.author)()
@@ -116,6 +174,7 @@ async def test_same_line_works_in_sync_code(ada, query_threads):
     assert len(query_threads) == 2
 
 
+@select_related
 async def test_select_related_foreign_key_works(ada, query_threads):
     book = await Book.objects.select_related("author").aget(title="Notes")
     assert book.author.name == "Ada"
@@ -125,6 +184,7 @@ async def test_select_related_foreign_key_works(ada, query_threads):
 # --- a reverse relation ----------------------------------------------------------------------
 
 
+@reverse_relation
 async def test_reverse_manager_builds_lazily_but_iterating_raises(ada, query_threads):
     author = await Author.objects.aget(name="Ada")
     books = author.books.order_by("pk")  # no query yet
@@ -135,6 +195,7 @@ async def test_reverse_manager_builds_lazily_but_iterating_raises(ada, query_thr
     assert on_loop(query_threads) == 1
 
 
+@reverse_async_forms
 async def test_reverse_async_for_and_a_methods_work(ada, query_threads):
     author = await Author.objects.aget(name="Ada")
     assert [book.title async for book in author.books.order_by("pk")] == TITLES
@@ -143,6 +204,7 @@ async def test_reverse_async_for_and_a_methods_work(ada, query_threads):
     assert on_loop(query_threads) == 0
 
 
+@reverse_prefetched
 async def test_prefetched_reverse_relation_iterates_without_a_query(ada, query_threads):
     author = await Author.objects.prefetch_related("books").aget(name="Ada")
     assert len(query_threads) == 2  # the author and the prefetch, both in the aget's thread
@@ -150,6 +212,7 @@ async def test_prefetched_reverse_relation_iterates_without_a_query(ada, query_t
     assert len(query_threads) == 2 and on_loop(query_threads) == 0
 
 
+@reverse_prefetched
 @requires_django(since="5.0")
 async def test_aprefetch_related_objects(ada, query_threads):
     from django.db.models import aprefetch_related_objects
@@ -160,6 +223,7 @@ async def test_aprefetch_related_objects(ada, query_threads):
     assert on_loop(query_threads) == 0
 
 
+@aiterator_prefetches
 @requires_django(since="5.0")
 async def test_aiterator_prefetches(ada, query_threads):
     authors = [a async for a in Author.objects.prefetch_related("books").aiterator()]
@@ -167,6 +231,7 @@ async def test_aiterator_prefetches(ada, query_threads):
     assert on_loop(query_threads) == 0
 
 
+@aiterator_prefetches
 @requires_django(until="5.0")
 async def test_aiterator_refuses_prefetch_related(ada):
     with pytest.raises(NotSupportedError) as raised:
@@ -183,6 +248,7 @@ async def follow_author(book, where):
     return await sync_to_async(lambda: book.author)()
 
 
+@foreign_key
 @requires_django(since="6.1")
 async def test_fetch_peers_still_queries_synchronously(ada, query_threads):
     from django.db.models import FETCH_PEERS
@@ -194,6 +260,7 @@ async def test_fetch_peers_still_queries_synchronously(ada, query_threads):
     assert on_loop(query_threads) == 1
 
 
+@foreign_key
 @requires_django(since="6.1")
 @pytest.mark.parametrize("where", ["async", "sync"])
 async def test_fetch_raise_blocks_in_async_and_sync_alike(ada, where):
@@ -215,10 +282,19 @@ EXPECTED_VIEWS = {
     "author-books-async-for": (200, {"books": TITLES}),
     "author-books-prefetched": (200, {"books": TITLES}),
 }
+VIEW_STATEMENTS = {
+    "book-author-lazy": foreign_key,
+    "book-author-select-related": select_related,
+    "author-books-lazy": reverse_relation,
+    "author-books-async-for": reverse_async_forms,
+    "author-books-prefetched": reverse_prefetched,
+}
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
-@pytest.mark.parametrize("form", EXPECTED_VIEWS)
+@pytest.mark.parametrize(
+    "form", [pytest.param(form, marks=VIEW_STATEMENTS[form]) for form in EXPECTED_VIEWS]
+)
 def test_async_view(ada, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]
     hit = assert_view_outcome(

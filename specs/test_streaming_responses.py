@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement, When
 from harness.inprocess import handler, http_scope
 from harness.plugin import serving
 from harness.protocol import meet_line
@@ -58,15 +58,48 @@ from harness.versions import by_version
 CLAIM = Claim(
     id="streaming-response-iterators",
     source="Django docs, Request and response objects (StreamingHttpResponse)",
+    url="https://docs.djangoproject.com/en/5.2/ref/request-response/#streaminghttpresponse-objects",
     claim="StreamingHttpResponse streams any iterator under both WSGI and ASGI",
-    verdict="refuted",
-    reality=(
-        "Only an iterator of the interface's own kind is streamed (sync under WSGI, async under "
-        "ASGI). The other kind is served, but consumed in full first, with a Warning: \"...must "
-        "consume synchronous iterators in order to serve them asynchronously...\" under ASGI, "
-        "\"...must consume asynchronous iterators in order to serve them synchronously...\" under "
-        "WSGI. Same on every server and in process."
-    ),
+    statements=[
+        Statement(
+            "sync-iterator-streamed",
+            "StreamingHttpResponse streams a sync iterator.",
+            "holds",
+            when=[
+                When(
+                    "refuted",
+                    interface="asgi",
+                    why="__aiter__ drains it with sync_to_async(list) first",
+                ),
+            ],
+            reality=(
+                "Under ASGI a sync iterator is served, but consumed in full on a worker thread "
+                "before the first byte of the body is sent, with a Warning (the base class): "
+                "\"StreamingHttpResponse must consume synchronous iterators in order to serve "
+                "them asynchronously. Use an asynchronous iterator instead.\" Same on every ASGI "
+                "server and in process."
+            ),
+        ),
+        Statement(
+            "async-iterator-streamed",
+            "StreamingHttpResponse streams an async iterator.",
+            "holds",
+            when=[
+                When(
+                    "refuted",
+                    interface="wsgi",
+                    why="__iter__ drains it with async_to_sync first",
+                ),
+            ],
+            reality=(
+                "Under WSGI an async iterator is served, but consumed in full on a one-off event "
+                "loop before the first byte of the body is sent, with a Warning (the base "
+                "class): \"StreamingHttpResponse must consume asynchronous iterators in order to "
+                "serve them synchronously. Use a synchronous iterator instead.\" Same on every "
+                "WSGI server and in process."
+            ),
+        ),
+    ],
     mechanism=(
         "django.http.response.StreamingHttpResponse.__aiter__ (sync iterator: warnings.warn, "
         "then sync_to_async(list)) and StreamingHttpResponse.__iter__ (async iterator: "
@@ -76,9 +109,15 @@ CLAIM = Claim(
     docs=(
         "https://docs.djangoproject.com/en/5.2/ref/request-response/#streaminghttpresponse-objects"
     ),
-    outcomes=dict.fromkeys(SERVERS, "refuted"),
 )
-pytestmark = CLAIM.mark
+# Each iterator kind is its own statement: the marks go on the ``kind`` parameter.
+KINDS = pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("sync", marks=CLAIM.statement("sync-iterator-streamed")),
+        pytest.param("async", marks=CLAIM.statement("async-iterator-streamed")),
+    ],
+)
 
 PATHS = {"sync": "/streaming/sync-iterator/", "async": "/streaming/async-iterator/"}
 SYNC_UNDER_ASGI = (
@@ -197,7 +236,7 @@ def stream_get(server, path, meeting, group):
 
 
 @serving(*SERVERS)
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@KINDS
 def test_only_the_interfaces_own_iterator_kind_is_streamed(server, kind, meeting, group, evidence):
     interface = server.kind.interface
     seen = len(server.output())
@@ -274,7 +313,7 @@ async def serve_in_process(interface, path, meeting, group):
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@KINDS
 async def test_in_process_streaming_and_warning(interface, kind, meeting, group, evidence):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

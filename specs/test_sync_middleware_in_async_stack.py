@@ -15,7 +15,7 @@ What is true:
 - But DEBUG=True alone shows nothing. The record is a DEBUG one, and Django's default LOGGING sets
   the ``django`` logger to INFO, so ``logger.debug`` does not even create it: no server prints it.
   Only a LOGGING that opens ``django.request`` to DEBUG (here done, for servers, by
-  ``DebugRequestLogToStderr``) makes the line appear. Hence: conditional.
+  ``DebugRequestLogToStderr``) makes the line appear.
 - What the adaptation does to a request, under ASGI: the middleware runs on a worker thread
   outside any event loop, a thread of its own per request in flight (N requests through it at once
   hold N threads); an async view behind it still runs on the server's own loop and thread, so each
@@ -49,7 +49,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, wsgi_get
 from harness.plugin import serving
 from harness.probe import fire, get, meeting_params
@@ -59,23 +59,47 @@ from project.middleware_catalogue import TRAIL_HEADER, DebugRequestLogToStderr
 CLAIM = Claim(
     id="sync-middleware-in-async-stack",
     source="Django docs, Middleware (Asynchronous support)",
+    url="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
     claim=(
         "Django adapts a synchronous middleware in an async stack, and with DEBUG=True logs "
         "'Asynchronous handler adapted for middleware …' on the django.request logger"
     ),
-    verdict="conditional",
-    condition=(
-        "Holds when LOGGING lets the django.request logger's DEBUG records through. With "
-        "DEBUG=True alone, under Django's default LOGGING (the 'django' logger at INFO), the "
-        "record is never created and no server prints it."
-    ),
-    reality=(
-        "Building an ASGI handler with DEBUG=True, Django logs once, at DEBUG on django.request, "
-        "'Asynchronous handler adapted for middleware <dotted path>.' (nothing per request, "
-        "nothing with DEBUG=False or under WSGI). Each request then runs the middleware on a "
-        "worker thread of its own, off the loop, and hops back to the server's loop for an async "
-        "view: 4 thread switches per request instead of 0."
-    ),
+    statements=[
+        Statement(
+            "adapts",
+            "Django adapts a synchronous middleware in an async stack.",
+            "holds",
+        ),
+        Statement(
+            "thread-per-request",
+            "Adapted, the middleware runs each request in flight on a worker thread of its own, "
+            "off the loop, while the async views behind it share the server's loop: a request "
+            "switches threads 4 times (loop, worker, loop, worker, loop) instead of 0.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "logs-with-debug",
+            "With DEBUG=True, Django logs 'Asynchronous handler adapted for middleware …' on the "
+            "django.request logger for a synchronous middleware it adapts.",
+            "holds",
+        ),
+        Statement(
+            "debug-alone-shows-it",
+            "Setting DEBUG=True is enough to see the 'Asynchronous handler adapted for middleware …' "
+            "line.",
+            "refuted",
+            reality=(
+                "The record is a DEBUG one and Django's default LOGGING sets the 'django' logger "
+                "to INFO, so with DEBUG=True alone logger.debug creates no record and no server "
+                "prints it. Only a LOGGING that opens django.request to DEBUG shows it: "
+                "'Asynchronous handler adapted for middleware <dotted path>.', logged once, when "
+                "the ASGI handler is built (server start); nothing per request, nothing with "
+                "DEBUG=False or under WSGI."
+            ),
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.base.BaseHandler.load_middleware -> adapt_method_mode(False, "
         "handler, True, debug=settings.DEBUG, name='middleware <path>'): async_to_sync + "
@@ -87,7 +111,10 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+adapts = CLAIM.statement("adapts")
+thread_per_request = CLAIM.statement("thread-per-request")
+logs_with_debug = CLAIM.statement("logs-with-debug")
+debug_alone = CLAIM.statement("debug-alone-shows-it")
 
 M = "project.middleware_catalogue."
 SYNC_TRAIL, ASYNC_ONLY = M + "SyncTrail", M + "AsyncOnlyTrail"
@@ -141,7 +168,12 @@ BUILDS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", BUILDS.values(), ids=BUILDS.keys())
+@logs_with_debug
+@pytest.mark.parametrize(
+    "case",
+    # Each case builds and drives one handler: its interface is where it observes.
+    [pytest.param(c, id=k, marks=pytest.mark.interface(c.interface)) for k, c in BUILDS.items()],
+)
 def test_what_building_the_stack_logs_and_what_a_request_logs(case, request_log):
     app = build(case.interface, list(case.middleware), case.debug)
     assert request_log() == [("django.request", "DEBUG", m) for m in case.messages]
@@ -152,6 +184,8 @@ def test_what_building_the_stack_logs_and_what_a_request_logs(case, request_log)
     assert len(request_log()) == before  # logged when the stack is built, not per request
 
 
+@debug_alone
+@pytest.mark.interface("asgi")
 def test_debug_true_alone_creates_no_record_under_default_logging():
     logger = logging.getLogger("django.request")
     # DEFAULT_LOGGING: the "django" logger at INFO, and django.request inherits it.
@@ -228,6 +262,7 @@ PATHS = {
 }  # fmt: skip
 
 
+@adapts
 @pytest.mark.parametrize("interface, middleware, view", PATHS, ids=["-".join(k) for k in PATHS])
 def test_where_one_request_runs(interface, middleware, view, evidence):
     stack = [] if middleware == "none" else [M + middleware]
@@ -241,6 +276,8 @@ def test_where_one_request_runs(interface, middleware, view, evidence):
     evidence(f"{interface} {view} view behind {middleware}", thread_switches=expected_switches)
 
 
+@thread_per_request
+@pytest.mark.interface("asgi")
 async def test_each_request_in_flight_holds_a_middleware_thread_of_its_own(meeting, evidence):
     app = build("asgi", [SYNC_TRAIL], debug=False)
     n = 3
@@ -277,6 +314,7 @@ def interface_of(server):
     return SERVERS[server.name].interface
 
 
+@logs_with_debug
 @serving(*SERVERS, config=LOGGED)
 def test_what_a_server_logs_and_when(server):
     assert spec_log(server) == SERVER_LOG[interface_of(server)]
@@ -285,6 +323,7 @@ def test_what_a_server_logs_and_when(server):
     assert spec_log(server) == SERVER_LOG[interface_of(server)]
 
 
+@adapts
 @serving(*SERVERS, config=LOGGED)
 def test_where_requests_run_on_a_server(server, evidence):
     trails = []
@@ -309,6 +348,7 @@ def test_where_requests_run_on_a_server(server, evidence):
     evidence(f"{server.name} async view behind SyncTrail", thread_switches=switches)
 
 
+@thread_per_request
 @serving(*ASGI_SERVERS, config=LOGGED)
 def test_requests_in_flight_each_hold_a_middleware_thread_on_a_server(server, meeting, evidence):
     n = 3
@@ -321,6 +361,7 @@ def test_requests_in_flight_each_hold_a_middleware_thread_on_a_server(server, me
     evidence(f"{server.name} 3 requests at once", met=n, middleware_threads=n, view_loops=1)
 
 
+@debug_alone
 @serving("uvicorn", "daphne", config=ServerConfig(stack="catalogue-sync", debug=True))
 def test_default_logging_prints_nothing_though_the_middleware_is_adapted(server):
     # daphne too, although its own root logging prints DEBUG records: none is ever created.
@@ -331,6 +372,7 @@ def test_default_logging_prints_nothing_though_the_middleware_is_adapted(server)
     assert "adapted for" not in server.output()
 
 
+@logs_with_debug
 @serving("uvicorn", config=ServerConfig(stack="catalogue-sync-logged", debug=False))
 def test_debug_false_logs_nothing_even_with_the_logger_open(server):
     hit = get(server.url, PROBE + "async/")

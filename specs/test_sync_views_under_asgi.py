@@ -3,13 +3,13 @@
 Claimed (django/channels issue 1587, Django 3.1 under daphne): "Multiple requests to synchronous
 views are handled sequentially".
 
-What is true: not any more. Since Django 4.0 every ASGI server the spec serves on (uvicorn,
-daphne, hypercorn, granian, runserver with daphne) runs each request's sync view on a thread of
-its own, never on the event loop's thread, and requests to sync views are inside their views at
-the same time: N of them meet at a rendezvous. The thread is new for every request (a fresh
-single-thread executor each time), not one taken from a pool. In Django 3.x the claim was
-true: every sync view of the process ran on asgiref's one process-wide thread-sensitive thread
-(as the maintainers explain in that issue; not run here, tox starts at Django 4.2).
+What is true: since Django 4.0 every ASGI server the spec serves on (uvicorn, daphne,
+hypercorn, granian, runserver with daphne) runs each request's sync view on a thread of its own,
+never on the event loop's thread, and requests to sync views are inside their views at the same
+time: N of them meet at a rendezvous. The thread is new for every request (a fresh single-thread
+executor each time), not one taken from a pool. In Django 3.x every sync view of the process ran
+on asgiref's one process-wide thread-sensitive thread (as the maintainers explain in that issue;
+not run here, tox starts at Django 4.2).
 (It is still true of Django's AsyncClient, which skips the per-request context: see
 specs/test_async_client_vs_server.py.)
 
@@ -26,8 +26,9 @@ import asyncio
 import re
 from urllib.parse import urlencode
 
+import pytest
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, handler
 from harness.plugin import serving
 from harness.probe import Volley, fire, get, meeting_params
@@ -36,15 +37,33 @@ from harness.servers import ASGI_SERVERS
 CLAIM = Claim(
     id="sync-views-under-asgi",
     source="django/channels issue 1587",
+    url="https://github.com/django/channels/issues/1587",
     claim="Multiple requests to synchronous views are handled sequentially",
-    verdict="refuted",
-    outcomes=dict.fromkeys(ASGI_SERVERS, "refuted"),
-    reality=(
-        "Under every ASGI server (Django >= 4.0) each request's sync view runs on a new thread of "
-        "its own, never the event loop's, and concurrent requests to sync views are inside their "
-        "views at the same time. Only Django 3.x (and the AsyncClient) ran them one at a time, on "
-        "one shared thread."
-    ),
+    statements=[
+        Statement(
+            "sequential",
+            "Multiple requests to synchronous views are handled sequentially.",
+            "refuted",
+            reality=(
+                "Under every ASGI server, and through Django's ASGIHandler in process (Django >= "
+                "4.0), each request's sync view runs on a thread of its own, never the event "
+                "loop's, and concurrent requests to sync views are inside their views at the "
+                "same time. Only Django 3.x (and the AsyncClient) ran them one at a time."
+            ),
+        ),
+        Statement(
+            "one-shared-thread",
+            "Requests to synchronous views all run on one shared thread.",
+            "refuted",
+            reality=(
+                "Every request gets a new thread, even when the requests come one after "
+                "another: a fresh ThreadPoolExecutor(max_workers=1) per request (threads named "
+                "ThreadPoolExecutor-<n>_0, numbered in creation order), never the event loop's "
+                "thread. Django 3.x used asgiref's one process-wide thread-sensitive thread."
+            ),
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.asgi.ASGIHandler.__call__ (async with ThreadSensitiveContext() per "
         "request); BaseHandler._get_response_async (sync view via sync_to_async(thread_sensitive="
@@ -52,9 +71,9 @@ CLAIM = Claim(
         "context in context_to_thread_executor, else the process-wide single_thread_executor)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-performance",
-    since="4.0",
 )
-pytestmark = CLAIM.mark
+sequential = CLAIM.statement("sequential")
+one_shared_thread = CLAIM.statement("one-shared-thread")
 
 N = 3
 SYNC_VIEW = "/threads/sync/"
@@ -75,6 +94,7 @@ def assert_overlapped_on_own_threads(volley, n=N):
     assert volley.max_in_flight == n, volley.intervals
 
 
+@sequential
 @serving(*ASGI_SERVERS)
 def test_sync_views_overlap_each_on_its_own_thread(server, meeting, evidence):
     volley = fire(server.url, SYNC_VIEW, N, meeting=meeting)
@@ -83,6 +103,7 @@ def test_sync_views_overlap_each_on_its_own_thread(server, meeting, evidence):
     evidence(f"{server.name} sync views", volley.summary())
 
 
+@one_shared_thread
 @serving(*ASGI_SERVERS)
 def test_every_request_gets_a_new_thread(server, evidence):
     # One after another, so that no thread could be busy: still a new executor each time.
@@ -94,6 +115,8 @@ def test_every_request_gets_a_new_thread(server, evidence):
     evidence(f"{server.name} sequential", threads=[a["name"] for a in answers])
 
 
+@sequential
+@pytest.mark.interface("asgi")
 async def test_in_process_asgi_handler_overlaps_too(meeting, evidence):
     app = handler("asgi")
     params = urlencode(meeting_params(meeting, N))

@@ -45,7 +45,7 @@ import threading
 import pytest
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, async_to_sync, sync_to_async
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import handler, serve_once
 from harness.plugin import serving
 from harness.probe import fire, get
@@ -54,20 +54,53 @@ from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS
 CLAIM = Claim(
     id="thread-sensitive-sync-to-async",
     source="asgiref documentation (sync_to_async thread_sensitive) and django/asgiref issue 323",
+    url="https://github.com/django/asgiref/issues/323",
     claim=(
         "sync_to_async(thread_sensitive=True), the default, runs every sync call on the main "
         "thread"
     ),
-    verdict="refuted",
-    outcomes=dict.fromkeys(ASGI_SERVERS + WSGI_SERVERS, "refuted"),
-    reality=(
-        "Thread-sensitive calls share one thread per scope, not the main thread: under an ASGI "
-        "server a new thread per request (nested calls included), under WSGI the request's worker "
-        "thread, under bare asyncio.run asgiref's one shared thread; the main thread only when "
-        "async_to_sync was called on it. A thread-sensitive call from asyncio.run() inside a "
-        "sync_to_async call raises RuntimeError('Single thread executor already being used, would "
-        "deadlock') outside a request, and deadlocks for real inside a Django ASGI request."
-    ),
+    statements=[
+        Statement(
+            "main-thread",
+            "sync_to_async(thread_sensitive=True), the default, runs every sync call on the main "
+            "thread.",
+            "refuted",
+            reality=(
+                "Thread-sensitive calls share one thread per scope, not the main thread: under an "
+                "ASGI server a new thread per request (nested calls included), under WSGI the "
+                "request's worker thread, under bare asyncio.run asgiref's one shared thread "
+                "(SyncToAsync.single_thread_executor), inside a ThreadSensitiveContext a thread "
+                "of that context's own."
+            ),
+        ),
+        Statement(
+            "main-thread-under-async-to-sync",
+            "Sync code on the main thread that calls async_to_sync gets its thread-sensitive "
+            "calls, nested ones included, run on the main thread.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "would-deadlock-error",
+            "Outside a request, a thread-sensitive call made on a new event loop (asyncio.run() "
+            "or run_coroutine_threadsafe) inside a function that sync_to_async runs raises "
+            "RuntimeError('Single thread executor already being used, would deadlock').",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "would-deadlock-error-in-a-view",
+            "The same call made from a sync Django view raises that RuntimeError too.",
+            "refuted",
+            reality=(
+                "In a sync Django view it never raises: under ASGI the request's own "
+                "single-thread executor takes the call and queues it behind the view that waits "
+                "for it, a real deadlock (the call never starts); under WSGI no thread-sensitive "
+                "call runs the view, nothing is busy, and asgiref's shared thread runs it."
+            ),
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "asgiref.sync.SyncToAsync.__call__ (executor order: AsyncToSync.executors.current, "
         "thread_sensitive_context -> context_to_thread_executor, AsyncToSync.loop_thread_executors, "
@@ -76,7 +109,10 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#sync-to-async",
 )
-pytestmark = CLAIM.mark
+main_thread = CLAIM.statement("main-thread")
+main_thread_under_async_to_sync = CLAIM.statement("main-thread-under-async-to-sync")
+would_deadlock_error = CLAIM.statement("would-deadlock-error")
+would_deadlock_error_in_a_view = CLAIM.statement("would-deadlock-error-in-a-view")
 
 N = 3
 DEADLOCK = "Single thread executor already being used, would deadlock"
@@ -107,6 +143,7 @@ def assert_one_thread_per_request(volley, n=N):
     return answers
 
 
+@main_thread
 @serving(*ASGI_SERVERS)
 def test_asgi_one_new_thread_per_request(server, meeting, evidence):
     volley = fire(server.url, "/threads/sensitive/", N, meeting=meeting)
@@ -119,6 +156,7 @@ def test_asgi_one_new_thread_per_request(server, meeting, evidence):
     evidence(f"{server.name} sensitive calls", volley.summary())
 
 
+@main_thread
 @serving(*WSGI_SERVERS)
 def test_wsgi_the_requests_worker_thread(server, meeting, evidence):
     volley = fire(server.url, "/threads/sensitive/", N, meeting=meeting)
@@ -128,6 +166,7 @@ def test_wsgi_the_requests_worker_thread(server, meeting, evidence):
     evidence(f"{server.name} sensitive calls", volley.summary())
 
 
+@main_thread_under_async_to_sync
 def test_main_thread_only_when_async_to_sync_is_called_on_it():
     # The one case the claim describes: sync code outermost, on the main thread.
     assert threading.current_thread() is threading.main_thread()
@@ -145,6 +184,8 @@ def nested_ident():
     return async_to_sync(inner)()
 
 
+@main_thread
+@pytest.mark.interface("wsgi")
 def test_wsgi_handler_returns_calls_to_the_calling_thread():
     # serve_once is how a WSGI server's worker thread calls Django.
     box = {}
@@ -162,6 +203,7 @@ def test_wsgi_handler_returns_calls_to_the_calling_thread():
     assert box["worker"] != threading.main_thread().ident
 
 
+@main_thread
 async def test_bare_asyncio_shares_one_process_wide_thread():
     # No request scope, async outermost (pytest's loop runs this test on the main thread).
     threads = await asyncio.gather(*(sync_to_async(ident)() for _ in range(N)))
@@ -170,6 +212,7 @@ async def test_bare_asyncio_shares_one_process_wide_thread():
     assert shared != ident()
 
 
+@main_thread
 async def test_a_thread_sensitive_context_gets_its_own_thread():
     # Thread names, not idents: a finished thread's ident may be given to the next thread.
     async with ThreadSensitiveContext():
@@ -210,6 +253,7 @@ SPAWNS = {
 }
 
 
+@would_deadlock_error
 @pytest.mark.parametrize("spawn", list(SPAWNS))
 async def test_thread_sensitive_call_under_a_new_loop_raises(spawn):
     ran = []
@@ -229,6 +273,7 @@ async def test_thread_sensitive_call_under_a_new_loop_raises(spawn):
     assert ran == []
 
 
+@would_deadlock_error
 async def test_the_two_ways_out():
     ran = []
 
@@ -247,6 +292,7 @@ async def test_the_two_ways_out():
     assert ran.pop() != outer_thread
 
 
+@would_deadlock_error_in_a_view
 @serving(*ASGI_SERVERS, *WSGI_SERVERS)
 def test_the_same_pattern_in_a_django_view(server, meeting, evidence):
     hit = get(server.url, "/threads/nested-asyncio-run/", {"meet": meeting.port})

@@ -3,8 +3,6 @@
 Claimed: "transaction.atomic() works in async views and ATOMIC_REQUESTS = True makes async views
 atomic".
 
-What is true: neither half.
-
 - ``with transaction.atomic():`` written in async code raises ``SynchronousOnlyOperation`` ("You
   cannot call this from an async context - use a thread or sync_to_async.") on entry, before any
   SQL: ``Atomic.__enter__`` asks ``connection.get_autocommit()``, which calls the guarded
@@ -33,8 +31,6 @@ ATOMIC_REQUESTS and the view is a coroutine function not excused by ``non_atomic
 reads ``connections.settings``, a cached property: ``override_settings(DATABASES=...)`` does not
 reach it (Django only warns), so the tests switch ATOMIC_REQUESTS on where Django's own
 tests/handlers do, in the connection's settings dict.
-
-Same on every Django version in tox.ini (4.2 to 6.1).
 """
 
 import re
@@ -45,7 +41,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connections, transaction
 from django.test import override_settings
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, handler, serve_once, server_error_record
 from project.library.models import Author, Book
 from project.views.transactions import Rollback
@@ -57,15 +53,53 @@ CLAIM = Claim(
         "transaction.atomic() works in async views and ATOMIC_REQUESTS = True makes async views "
         "atomic"
     ),
-    verdict="refuted",
-    reality=(
-        "`with transaction.atomic():` in async code raises SynchronousOnlyOperation on entry "
-        "(HTTP 500 from an async view, ASGI and WSGI alike); `async with` raises TypeError "
-        "('Atomic' object does not support the asynchronous context manager protocol). With "
-        "ATOMIC_REQUESTS on, every request to an async view fails with RuntimeError: You cannot "
-        "use ATOMIC_REQUESTS with async views. What works: a sync function decorated with "
-        "atomic, awaited through sync_to_async."
-    ),
+    statements=[
+        Statement(
+            "atomic-works",
+            "transaction.atomic() works in async views.",
+            "refuted",
+            reality=(
+                "`with transaction.atomic():` in async code raises SynchronousOnlyOperation on "
+                "entry, before any SQL (HTTP 500 from an async view, ASGI and WSGI alike); "
+                "`async with` raises TypeError ('Atomic' object does not support the asynchronous "
+                "context manager protocol). With DJANGO_ALLOW_ASYNC_UNSAFE set the block opens, "
+                "but only on its own thread's connection: acreate() & co. run on another thread "
+                "in autocommit, and their rows survive the block's rollback."
+            ),
+        ),
+        Statement(
+            "atomic-function-via-sync-to-async",
+            "A sync function decorated with atomic, awaited through sync_to_async in an async "
+            "view, commits or rolls back as a whole, on a worker thread.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "atomic-requests",
+            "ATOMIC_REQUESTS = True makes async views atomic.",
+            "refuted",
+            reality=(
+                "Every request to an async view fails with RuntimeError: You cannot use "
+                "ATOMIC_REQUESTS with async views, before the view runs (HTTP 500), under ASGI "
+                "and WSGI. Django reads it from connections.settings, cached: "
+                "override_settings(DATABASES=...) does not switch it on (Django only warns)."
+            ),
+        ),
+        Statement(
+            "atomic-requests-sync-views",
+            "ATOMIC_REQUESTS = True makes sync views atomic: a failing sync view's writes are "
+            "rolled back.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "non-atomic-requests",
+            "With ATOMIC_REQUESTS = True, an async view decorated with "
+            "transaction.non_atomic_requests runs.",
+            "holds",
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.db.transaction.Atomic.__enter__ calls BaseDatabaseWrapper.get_autocommit -> "
         "ensure_connection, guarded by django.utils.asyncio.async_unsafe; Atomic defines no "
@@ -74,7 +108,12 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
 )
-pytestmark = [CLAIM.mark, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
+atomic_works = CLAIM.statement("atomic-works")
+atomic_function = CLAIM.statement("atomic-function-via-sync-to-async")
+atomic_requests_async = CLAIM.statement("atomic-requests")
+atomic_requests_sync = CLAIM.statement("atomic-requests-sync-views")
+non_atomic_requests = CLAIM.statement("non-atomic-requests")
 
 GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 NO_ASYNC_WITH = "'Atomic' object does not support the asynchronous context manager protocol"
@@ -108,6 +147,7 @@ def names():
 # --- transaction.atomic() in async code -------------------------------------------------------
 
 
+@atomic_works
 async def test_atomic_block_raises_on_entry_where_a_loop_runs():
     with pytest.raises(SynchronousOnlyOperation) as raised:
         with transaction.atomic():
@@ -122,6 +162,7 @@ async def test_atomic_block_raises_on_entry_where_a_loop_runs():
     assert frames[-3].path.as_posix().endswith("django/db/transaction.py")
 
 
+@atomic_works
 async def test_async_with_is_not_supported():
     with pytest.raises(TypeError) as raised:
         async with transaction.atomic():
@@ -131,6 +172,7 @@ async def test_async_with_is_not_supported():
     assert not hasattr(transaction.Atomic, "__aexit__")
 
 
+@atomic_works
 @interfaces
 def test_async_view_with_atomic_block_answers_500(interface, request_errors, evidence):
     path = "/transactions/atomic-block/"
@@ -142,6 +184,7 @@ def test_async_view_with_atomic_block_answers_500(interface, request_errors, evi
              raised="SynchronousOnlyOperation")  # fmt: skip
 
 
+@atomic_works
 async def test_guard_off_the_block_does_not_cover_async_queries(monkeypatch):
     # DJANGO_ALLOW_ASYNC_UNSAFE lets the block open, on this thread's connection. acreate() runs
     # its INSERT through sync_to_async on another thread, another connection, in autocommit.
@@ -157,6 +200,7 @@ async def test_guard_off_the_block_does_not_cover_async_queries(monkeypatch):
 # --- the documented form: a sync function under atomic, through sync_to_async -----------------
 
 
+@atomic_function
 @interfaces
 @pytest.mark.parametrize(
     "fail, status, kept", [("0", 200, ["ada"]), ("1", 409, [])], ids=["commit", "rollback"]
@@ -178,6 +222,7 @@ def test_atomic_sync_function_through_sync_to_async(interface, fail, status, kep
 # --- ATOMIC_REQUESTS ------------------------------------------------------------------------
 
 
+@atomic_requests_async
 @interfaces
 def test_atomic_requests_refuses_async_views(interface, atomic_requests, request_errors,
                                              evidence):  # fmt: skip
@@ -194,6 +239,7 @@ def test_atomic_requests_refuses_async_views(interface, atomic_requests, request
     assert names() == ["sync"]
 
 
+@atomic_requests_sync
 @interfaces
 @pytest.mark.parametrize("atomic, kept", [(True, []), (False, ["sync"])], ids=["on", "off"])
 def test_atomic_requests_rolls_back_a_failing_sync_view(interface, atomic, kept, monkeypatch,
@@ -206,6 +252,7 @@ def test_atomic_requests_rolls_back_a_failing_sync_view(interface, atomic, kept,
     assert names() == kept
 
 
+@non_atomic_requests
 @interfaces
 def test_non_atomic_requests_lets_an_async_view_through(interface, atomic_requests):
     hit = serve_once(
@@ -215,6 +262,8 @@ def test_non_atomic_requests_lets_an_async_view_through(interface, atomic_reques
     assert names() == ["exempt"]
 
 
+@atomic_requests_async
+@pytest.mark.interface("asgi")
 async def test_override_settings_does_not_switch_atomic_requests_on():
     databases = {"default": {**settings.DATABASES["default"], "ATOMIC_REQUESTS": True}}
     message = "Overriding setting DATABASES can lead to unexpected behavior."
@@ -224,6 +273,7 @@ async def test_override_settings_does_not_switch_atomic_requests_on():
     assert (hit.status, hit.json()) == (200, {"written": True})
 
 
+@atomic_works
 def test_sync_code_outside_a_loop_is_not_guarded():
     # Control for the first test: the same block, in a thread with no event loop, just works.
     with transaction.atomic():

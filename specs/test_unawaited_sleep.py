@@ -9,12 +9,12 @@ The quiz's view::
 Claimed: "asyncio.sleep is a coroutine that must be awaited. Without await, the coroutine is
 created but not run, causing the view to hang waiting indefinitely."
 
-What is true: the first two sentences, not the conclusion. Calling ``asyncio.sleep(3)`` only creates
-a coroutine object; nothing runs it, so nothing waits. The view goes straight on and returns its
-response: HTTP 200 at once, not a hang. When the discarded coroutine is destroyed (immediately, by
-reference counting) Python warns ``RuntimeWarning: coroutine 'sleep' was never awaited``, pointing
-at the view's line. The request takes a tiny fraction of the 3 s asked for. Every server shows
-the warning in its output except daphne, which silences it (see ``WARNING_SHOWN``).
+Calling ``asyncio.sleep(3)`` only creates a coroutine object; nothing runs it, so nothing waits.
+The view goes straight on and returns its response: HTTP 200 at once, not a hang. When the
+discarded coroutine is destroyed (immediately, by reference counting) Python warns
+``RuntimeWarning: coroutine 'sleep' was never awaited``, pointing at the view's line. The request
+takes a tiny fraction of the 3 s asked for. Every server shows the warning in its output except
+daphne, which silences it (see ``WARNING_SHOWN``).
 
 Why: a coroutine function's body runs only when the coroutine is awaited or scheduled; CPython's
 coroutine finalizer (``_PyErr_WarnUnawaitedCoroutine`` in Objects/genobject.c) emits the warning
@@ -24,8 +24,9 @@ for one that never started. Django sees an ordinary ``JsonResponse`` from the vi
 
 import warnings
 
+import pytest
 
-from harness.claims import SEED, Claim
+from harness.claims import SEED, Claim, Statement
 from harness.inprocess import asgi_get, handler
 from harness.plugin import serving
 from harness.probe import get
@@ -38,13 +39,29 @@ CLAIM = Claim(
         "asyncio.sleep is a coroutine that must be awaited. Without await, the coroutine is "
         "created but not run, causing the view to hang waiting indefinitely."
     ),
-    verdict="refuted",
-    reality=(
-        "The coroutine is created and never run, so nothing waits: the view returns its 200 "
-        "response at once, in a small fraction of the sleep asked for, and Python emits "
-        "\"RuntimeWarning: coroutine 'sleep' was never awaited\" at the view's line, which "
-        "every server shows except daphne (Twisted's logging swallows warnings)."
-    ),
+    statements=[
+        Statement(
+            "must-be-awaited",
+            "asyncio.sleep is a coroutine that must be awaited.",
+            "holds",
+        ),
+        Statement(
+            "created-not-run",
+            "Without await, the coroutine is created but not run.",
+            "holds",
+        ),
+        Statement(
+            "view-hangs",
+            "Without await, the view hangs waiting indefinitely.",
+            "refuted",
+            reality=(
+                "Nothing waits: the view returns its 200 response at once, in a small fraction of "
+                "the sleep asked for, and Python emits \"RuntimeWarning: coroutine 'sleep' was "
+                "never awaited\" at the view's line, which every server shows except daphne and "
+                "runserver-daphne (Twisted's logging swallows warnings)."
+            ),
+        ),
+    ],
     mechanism=(
         "Python: calling a coroutine function only creates the coroutine; CPython's finalizer "
         "(_PyErr_WarnUnawaitedCoroutine) warns for one never started. Django: "
@@ -52,7 +69,9 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+must_be_awaited = CLAIM.statement("must-be-awaited")
+created_not_run = CLAIM.statement("created-not-run")
+view_hangs = CLAIM.statement("view-hangs")
 
 ASKED = 3.0  # the quiz's own duration: if the view did wait, these tests would see it
 NEVER_AWAITED = "coroutine 'sleep' was never awaited"
@@ -63,6 +82,8 @@ def seconds(hit):
     return (end - start) / 1e9
 
 
+@created_not_run
+@pytest.mark.interface("asgi")
 async def test_quiz_view_answers_at_once_with_a_warning(evidence):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -76,6 +97,8 @@ async def test_quiz_view_answers_at_once_with_a_warning(evidence):
     evidence("in-process ASGI", took_ms=round(seconds(hit) * 1000, 1), asked_ms=ASKED * 1000)
 
 
+@must_be_awaited
+@pytest.mark.interface("asgi")
 async def test_awaited_sleep_waits_and_warns_nothing():
     asked = 0.2
     with warnings.catch_warnings(record=True) as caught:
@@ -94,6 +117,7 @@ async def test_awaited_sleep_waits_and_warns_nothing():
 WARNING_SHOWN = {name: name not in ("daphne", "runserver-daphne") for name in SERVERS}
 
 
+@view_hangs
 @serving(*SERVERS)
 def test_quiz_view_answers_at_once_on_a_real_server(server, evidence):
     hit = get(server.url, "/seed/sleep/")

@@ -42,7 +42,7 @@ import warnings
 
 import pytest
 
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.inprocess import asgi_get, handler, serve_once, server_error_record
 from harness.plugin import serving
 from harness.probe import get
@@ -52,23 +52,45 @@ from project.views import view_kinds
 CLAIM = Claim(
     id="view-returns-coroutine",
     source="Django docs, Asynchronous support (Async views)",
+    url="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
     claim="A view may return a coroutine; Django awaits it",
-    verdict="conditional",
-    condition=(
-        "Holds only for a view Django recognises as async before calling it (async def, or a "
-        "def marked with asgiref.sync.markcoroutinefunction): the coroutine that call returns is "
-        "awaited. Refuted when a coroutine is the view's result (an async view returning an "
-        "un-awaited coroutine, or a plain def returning one): Django never awaits it and raises "
-        "ValueError, HTTP 500, on WSGI and ASGI alike."
-    ),
-    reality=(
-        "Django awaits the call of an async-marked view, never a coroutine a view returns. "
-        "BaseHandler.check_response raises ValueError(\"The view <module>.<name> didn't return "
-        "an HttpResponse object. It returned an unawaited coroutine instead. You may need to "
-        "add an 'await' into your view.\") (HTTP 500) and the coroutine never runs. "
-        "RuntimeError('Response is still a coroutine.') is only reached when a response's "
-        "render() returns a coroutine under ASGI."
-    ),
+    statements=[
+        Statement(
+            "async-view-awaited",
+            "When Django knows a view to be async (async def, or a def marked with "
+            "asgiref.sync.markcoroutinefunction), it awaits the coroutine that calling the view "
+            "returns.",
+            "holds",
+        ),
+        Statement(
+            "returned-coroutine-awaited",
+            "A coroutine that a view returns as its result (an async view returning one without "
+            "awaiting it, or a plain def returning one) is awaited by Django.",
+            "refuted",
+            reality=(
+                "Django never awaits it: BaseHandler.check_response raises ValueError(\"The view "
+                "<module>.<name> didn't return an HttpResponse object. It returned an unawaited "
+                "coroutine instead. You may need to add an 'await' into your view.\"), logged "
+                "and turned into HTTP 500, under WSGI and ASGI, in process and on every server. "
+                "The coroutine's body never runs, and Python reports it never awaited."
+            ),
+        ),
+        Statement(
+            "render-coroutine-awaited",
+            "A coroutine handed back through the response (a response whose render() returns "
+            "one) is awaited by Django.",
+            "refuted",
+            reality=(
+                "Never awaited, and HTTP 500 either way. Under ASGI "
+                "BaseHandler._get_response_async's last guard raises RuntimeError('Response is "
+                "still a coroutine.'), the only way to reach it. Under WSGI nothing checks "
+                "render()'s result: AttributeError(\"'coroutine' object has no attribute "
+                "'_resource_closers'\") escapes Django's exception handling and the WSGI server "
+                "answers the 500 itself."
+            ),
+            claimed=False,
+        ),
+    ],
     mechanism=(
         "django.core.handlers.base.BaseHandler._get_response / _get_response_async choose "
         "async_to_sync / sync_to_async by iscoroutinefunction(view), then call "
@@ -77,7 +99,9 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+async_view_awaited = CLAIM.statement("async-view-awaited")
+returned_coroutine_awaited = CLAIM.statement("returned-coroutine-awaited")
+render_coroutine_awaited = CLAIM.statement("render-coroutine-awaited")
 
 BASE = "/view-kinds/coroutine/"
 RETURNED = ["async-returns-coroutine", "sync-returns-coroutine"]  # the claim, as people write it
@@ -145,6 +169,7 @@ def forget_exception(caplog):
     gc.collect()
 
 
+@returned_coroutine_awaited
 @interfaces
 @pytest.mark.parametrize("case", RETURNED)
 def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog, runtime_warnings):
@@ -163,6 +188,7 @@ def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog,
     assert runtime_warnings() == [NEVER_AWAITED]
 
 
+@async_view_awaited
 @interfaces
 @pytest.mark.parametrize("case", AWAITED)
 def test_a_view_known_to_be_async_is_awaited(interface, case, greeted, runtime_warnings):
@@ -173,6 +199,8 @@ def test_a_view_known_to_be_async_is_awaited(interface, case, greeted, runtime_w
     assert runtime_warnings(expected=False) == []
 
 
+@render_coroutine_awaited
+@pytest.mark.interface("asgi")
 async def test_asgi_reaches_the_still_a_coroutine_guard_only_through_render(
     caplog, greeted, runtime_warnings
 ):
@@ -195,6 +223,8 @@ async def test_asgi_reaches_the_still_a_coroutine_guard_only_through_render(
     assert runtime_warnings() == [NEVER_AWAITED]
 
 
+@render_coroutine_awaited
+@pytest.mark.interface("wsgi")
 def test_wsgi_lets_a_coroutine_from_render_escape_as_attribute_error(greeted, runtime_warnings):
     with pytest.raises(AttributeError) as raised:
         serve_once("wsgi", handler("wsgi"), BASE + "deferred-render/")
@@ -215,6 +245,7 @@ def get_with_output(server, path):
 
 # With DEBUG on, Django's own logging prints the error to the server's output (and the technical
 # 500 page carries it), so each server's 500 can be traced to the exact exception.
+@returned_coroutine_awaited
 @serving(*SERVERS, config=ServerConfig(debug=True))
 @pytest.mark.parametrize("case", RETURNED)
 def test_a_server_answers_500_with_the_check_response_error(server, case, evidence):
@@ -226,6 +257,7 @@ def test_a_server_answers_500_with_the_check_response_error(server, case, eviden
     evidence(f"{server.name} {case}", status=hit.status, error="ValueError")
 
 
+@render_coroutine_awaited
 @serving(*SERVERS, config=ServerConfig(debug=True))
 def test_a_server_answers_500_for_a_coroutine_from_render(server, evidence):
     hit, output = get_with_output(server, BASE + "deferred-render/")
@@ -239,6 +271,7 @@ def test_a_server_answers_500_for_a_coroutine_from_render(server, evidence):
     evidence(f"{server.name} deferred render", status=hit.status, error=expected[interface])
 
 
+@async_view_awaited
 @serving(*SERVERS, config=ServerConfig(debug=True))
 @pytest.mark.parametrize("case", AWAITED)
 def test_a_server_awaits_a_view_known_to_be_async(server, case):

@@ -10,16 +10,16 @@ on external I/O" is real network I/O: each view calls the harness's meeting poin
 What is true:
 
 - Under an ASGI server (uvicorn, one worker) an async view that *awaits* I/O lets other requests
-  run meanwhile, all on the one event-loop thread, with no bound but the loop: the claim's first
-  sentence holds. But the same is true of a plain sync view there: Django runs each request's sync
-  code on a thread of its own, so sync views waiting on I/O overlap too (a thread each). Async
-  saves threads; it is not the only way to overlap.
+  run meanwhile, all on the one event-loop thread, with no bound but the loop. But so does a
+  plain sync view there: Django runs each request's sync code on a thread of its own, so sync
+  views waiting on I/O overlap too (a thread each). Async saves threads; it is not the only way
+  to overlap.
 - Under a threaded WSGI server (gunicorn gthread) an async view gains nothing: each request still
   occupies a worker thread (and gets a new event loop on top), so awaited I/O overlaps only as far
-  as the thread count lets it, exactly like a sync view. There the claim's "async helps" fails.
+  as the thread count lets it, exactly like a sync view.
 - CPU-bound views gain nothing anywhere: under one GIL the requests' wall time is at least their
   CPU time added up, whether they are async (on uvicorn: strictly one after another) or sync
-  (interleaved on threads). That part of the claim holds.
+  (interleaved on threads).
 
 Why: ``ASGIHandler.__call__`` opens an ``asgiref.sync.ThreadSensitiveContext`` per request, so
 ``BaseHandler._get_response_async`` runs a sync view through ``sync_to_async(thread_sensitive=True)``
@@ -29,10 +29,10 @@ on that request's own thread; an async view is awaited on the loop. Under WSGI,
 
 import pytest
 
-from harness.claims import SEED, Claim
+from harness.claims import SEED, Claim, Statement, When
 from harness.plugin import serving
 from harness.probe import fire
-from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig
+from harness.servers import SERVERS, ServerConfig
 
 CLAIM = Claim(
     id="async-helps-io-not-cpu",
@@ -41,20 +41,47 @@ CLAIM = Claim(
         "Async views help when the code waits on external I/O like APIs or databases, allowing "
         "other requests to run meanwhile. CPU-heavy or purely synchronous code won't benefit."
     ),
-    verdict="conditional",
-    condition=(
-        "Holds under an ASGI server: async views awaiting I/O overlap on one thread with no "
-        "thread bound, CPU-bound views gain nothing (though sync I/O views overlap there too, a "
-        "thread each). Refuted under a threaded WSGI server: an async view still takes a worker "
-        "thread per request, so it overlaps no more than a sync view."
-    ),
-    outcomes={**dict.fromkeys(ASGI_SERVERS, "holds"), **dict.fromkeys(WSGI_SERVERS, "refuted")},
-    reality=(
-        "Awaited I/O overlaps on uvicorn on one thread, unbounded by threads; on gunicorn gthread "
-        "it overlaps only up to the worker's thread count, like sync views. Sync views waiting on "
-        "I/O overlap on both servers. CPU-bound requests take at least their summed CPU time "
-        "everywhere (one GIL). How much each gains, in requests/s: docs/benchmarks/README.md."
-    ),
+    statements=[
+        Statement(
+            "async-io-helps",
+            "Async views help when the code waits on external I/O like APIs or databases, "
+            "allowing other requests to run meanwhile.",
+            "holds",
+            when=[
+                When(
+                    "refuted",
+                    interface="wsgi",
+                    why="each request still takes a server thread, with a new event loop on top",
+                ),
+            ],
+            reality=(
+                "Under a WSGI server an async view gains nothing: each request occupies a worker "
+                "thread (and gets an event loop of its own), so awaited I/O overlaps only as far "
+                "as the server's threads let it (gunicorn gthread: its thread count), exactly "
+                "like a sync view. Under an ASGI server awaited I/O overlaps on the one "
+                "event-loop thread, unbounded by threads. How much each gains, in requests/s: "
+                "docs/benchmarks/README.md."
+            ),
+        ),
+        Statement(
+            "cpu-gains-nothing",
+            "CPU-heavy code won't benefit.",
+            "holds",
+        ),
+        Statement(
+            "sync-gains-nothing",
+            "Purely synchronous code won't benefit: while it waits on I/O, other requests do not "
+            "run meanwhile.",
+            "refuted",
+            reality=(
+                "Sync views blocking on I/O overlap on every server, each request on a thread of "
+                "its own (under ASGI Django runs each request's sync view on a thread of its "
+                "own; under WSGI the server's threads run them), bounded only by the server's "
+                "thread count where it has one (gunicorn gthread), as async views are there. "
+                "Async saves threads, not overlap."
+            ),
+        ),
+    ],
     mechanism=(
         "ASGIHandler.__call__ (ThreadSensitiveContext per request) and "
         "BaseHandler._get_response_async (sync views via sync_to_async(thread_sensitive=True)); "
@@ -62,13 +89,16 @@ CLAIM = Claim(
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
-pytestmark = CLAIM.mark
+async_io_helps = CLAIM.statement("async-io-helps")
+cpu_gains_nothing = CLAIM.statement("cpu-gains-nothing")
+sync_gains_nothing = CLAIM.statement("sync-gains-nothing")
 
 N = 3
-ALL = tuple(CLAIM.outcomes)
+ALL = tuple(SERVERS)
 THREADS = ServerConfig().threads  # gunicorn's gthread worker threads in the default config
 
 
+@async_io_helps
 @serving(*ALL)
 def test_awaited_io_overlaps(server, meeting, evidence):
     volley = fire_io(server, meeting, "async-await-io", N)
@@ -80,14 +110,22 @@ def test_awaited_io_overlaps(server, meeting, evidence):
     evidence(f"{server.name} async awaited I/O", volley.summary())
 
 
-@serving(*CLAIM.servers_where("holds"))
+@async_io_helps
+@serving(*CLAIM.servers_where("async-io-helps", "holds"))
 def test_awaited_io_is_not_bounded_by_threads(server, meeting, evidence):
     volley = fire_io(server, meeting, "async-await-io", THREADS + 1)
     assert volley.meetings == ["met"] * (THREADS + 1)
     evidence(f"{server.name} {THREADS + 1} async awaits", volley.summary())
 
 
-@serving(*[name for name in CLAIM.servers_where("refuted") if SERVERS[name].thread_bound])
+@async_io_helps
+@serving(
+    *[
+        name
+        for name in CLAIM.servers_where("async-io-helps", "refuted")
+        if SERVERS[name].thread_bound
+    ]
+)
 @pytest.mark.parametrize("kind", ["async-await-io", "sync-blocking-io"])
 def test_io_is_bounded_by_worker_threads_async_or_not(server, meeting, kind, evidence):
     # One request more than the worker has threads: the last one cannot start while the others
@@ -102,6 +140,7 @@ def test_io_is_bounded_by_worker_threads_async_or_not(server, meeting, kind, evi
     evidence(f"{server.name} {THREADS + 1} x {kind}", volley.summary())
 
 
+@sync_gains_nothing
 @serving(*ALL)
 def test_sync_io_overlaps_too(server, meeting, evidence):
     volley = fire_io(server, meeting, "sync-blocking-io", N)
@@ -113,6 +152,7 @@ def test_sync_io_overlaps_too(server, meeting, evidence):
 CPU_MS = 10
 
 
+@cpu_gains_nothing
 @serving(*ALL)
 def test_cpu_bound_views_gain_nothing(server, evidence):
     for kind in ("async-cpu", "sync-cpu"):

@@ -6,7 +6,6 @@ they are gone and their ports free: after a run with a passing and a failing cla
 and after pytest itself is killed.
 """
 
-import json
 import shutil
 import os
 import signal
@@ -17,30 +16,34 @@ import time
 
 import pytest
 
-from harness import ROOT
+from harness import ROOT, status
 from harness.servers import running_groups
 
 MODULE = '''
-import os, time
+import os, sys, time
 import pytest
-from harness.claims import Claim
+from harness.claims import Claim, Statement
 from harness.plugin import serving
 from harness.servers import SERVERS, ServerKind, migrated_database, session_dir, zygote
 from harness.probe import get
 
-CLAIM = Claim(
-    id="synthetic-claim", source="harness self-test", claim="The server answers.",
-    verdict="holds", reality="It does.", mechanism="harness.servers",
-    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
-)
-WRONG = Claim(
-    id="synthetic-wrong", source="harness self-test", claim="The server answers 418.",
-    verdict="holds", reality="It answers 418.", mechanism="harness.servers",
-    docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
-)
-SERVERS["ghost"] = ServerKind("ghost", "asgi", "no_such_module_xyz", "ghost-server", "-", None)
+def synthetic(claim_id, text):
+    return Claim(
+        id=claim_id, source="harness self-test", claim=text,
+        statements=[Statement("it", text, "holds")], mechanism="harness.servers",
+        docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    )
 
-@CLAIM.mark
+CLAIM = synthetic("synthetic-claim", "The server answers.")
+WRONG = synthetic("synthetic-wrong", "The server answers 418.")
+BROKEN = synthetic("synthetic-broken", "A server that cannot start answers.")
+SERVERS["ghost"] = ServerKind("ghost", "asgi", "no_such_module_xyz", "ghost-server", "-", None)
+SERVERS["broken"] = ServerKind(
+    "broken", "asgi", "json", "json", "-",
+    lambda kind, config, port: [sys.executable, "-m", "no_such_module_xyz"],
+)
+
+@CLAIM.statement("it")
 @serving("uvicorn", "gunicorn-gthread")
 def test_server(server, server_pool, evidence):
     with open(os.environ["SPEC_RECORD"], "a") as record:  # every server the run has started
@@ -56,15 +59,24 @@ def test_server(server, server_pool, evidence):
             pass
         time.sleep(60)
 
-@WRONG.mark
+@WRONG.statement("it")
 @serving("uvicorn")
 def test_wrong(server):
     assert get(server.url, "/__spec__/ping/").status == 418, "failing on purpose"
 
-@CLAIM.mark
+@CLAIM.statement("it")
 @serving("ghost")
 def test_ghost(server):
     pass
+
+@BROKEN.statement("it")
+@serving("broken")
+def test_broken(server):
+    pass
+
+if os.environ["SPEC_MODE"] == "unmarked":
+    def test_forgotten():
+        pass
 '''
 
 
@@ -163,7 +175,7 @@ def runs(tmp_path_factory):
     """Every run of this module, started at once: they are independent and mostly wait."""
     base = tmp_path_factory.mktemp("runs")
     started = {mode: (base / mode, start_pytest(base / mode, mode.split("-")[0]))
-               for mode in ("report", "hang-ctrl-c", "hang-kill")}  # fmt: skip
+               for mode in ("report", "unmarked", "hang-ctrl-c", "hang-kill")}  # fmt: skip
     started["hostile"] = (base, subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *HOSTILE_TESTS],
         cwd=ROOT, env={**os.environ, **HOSTILE}, stdout=subprocess.PIPE,
@@ -183,27 +195,42 @@ def runs(tmp_path_factory):
                 remove_session(folder)
 
 
-def test_a_run_reports_verdicts_is_loud_on_a_contradiction_and_leaves_nothing(runs):
+def test_a_run_reports_verdicts_tells_contradiction_from_error_and_leaves_nothing(runs):
     run_dir, proc = runs["report"]
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 1, out  # one claim was contradicted
-    assert "synthetic-claim: HOLDS  (2 passed, 1 skipped)" in out
-    assert "· uvicorn: answered=True" in out
+    assert proc.returncode == 1, out  # one claim was contradicted, one could not be checked
+    assert "synthetic-claim: HOLDS  (2 passed, 1 not run)" in out
+    assert "holds: The server answers. — observed here: holds on gunicorn-gthread, uvicorn" in out
+    assert "uvicorn: answered=True" in out
     # A server whose package is missing: skipped, and the reason names the package.
     assert "server 'ghost' needs the package 'ghost-server'" in out
     assert "synthetic-wrong: CONTRADICTED" in out
     assert "output of server uvicorn" in out  # the failing test's report shows the server's output
-    results = json.loads((run_dir / "results.json").read_text())
-    assert set(results["versions"]) >= {"django", "python", "asgiref"}
-    claims = {c["id"]: c for c in results["claims"]}
-    claim = claims["synthetic-claim"]
-    assert (claim["status"], claim["counts"]["passed"], claim["claim"]) == (
-        "confirmed", 2, "The server answers.",
-    )  # fmt: skip
-    labels = {e["label"] for t in claim["tests"] for e in t["evidence"]}
+    # A server that cannot start: an error, never a contradiction.
+    assert "synthetic-broken: ERROR — evidence could not be gathered" in out
+    assert "synthetic-broken: CONTRADICTED" not in out
+    assert "broken exited with code 1 before it answered" in out
+    results = status.read(run_dir / "results.json")
+    assert set(results["environment"]) >= {"django", "python", "asgiref"}
+    claims = results["claims"]
+    tests = claims["synthetic-claim"]["tests"]
+    assert {(t["where"], t["status"]) for t in tests} == {
+        ("uvicorn", "passed"), ("gunicorn-gthread", "passed"), ("ghost", "not run"),
+    }  # fmt: skip
+    assert claims["synthetic-claim"]["record"]["claim"] == "The server answers."
+    labels = {e["label"] for t in tests for e in t["evidence"]}
     assert labels == {"uvicorn", "gunicorn-gthread"}
-    assert claims["synthetic-wrong"]["status"] == "contradicted"
+    assert [t["status"] for t in claims["synthetic-wrong"]["tests"]] == ["contradicted"]
+    assert [t["status"] for t in claims["synthetic-broken"]["tests"]] == ["error"]
     assert_nothing_left(run_dir)
+
+
+def test_a_test_that_proves_no_statement_is_a_clear_error(runs):
+    run_dir, proc = runs["unmarked"]
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 4, out  # a usage error: nothing ran
+    assert "test_synthetic.py::test_forgotten: this test of test_synthetic is evidence for no statement" in out
+    assert "CONTRADICTED" not in out
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])

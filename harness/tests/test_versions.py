@@ -1,19 +1,40 @@
-"""The one version helper."""
+"""The one version helper: ranges down to the patch release."""
 
 import pytest
 
-from harness.versions import by_version, in_range
+from harness.versions import by_version, in_range, in_spec
 
 
 def test_in_range_is_half_open():
-    assert in_range("5.0", "6.0", current=(5, 0))
-    assert not in_range("5.0", "6.0", current=(6, 0))
-    assert not in_range("5.0", None, current=(4, 2))
+    assert in_range("5.0", "6.0", current="5.0")
+    assert not in_range("5.0", "6.0", current="6.0")
+    assert not in_range("5.0", None, current="4.2.30")
+
+
+@pytest.mark.parametrize(
+    "spec, version, inside",
+    [
+        (">=5.0.2", "5.0.1", False),
+        (">=5.0.2", "5.0.2", True),
+        (">=5.0.2", "5.1", True),  # a series means its .0 release
+        (">=4.2,<5.0", "4.2.30", True),
+        (">=4.2,<5.0", "5.0", False),
+        ("<5.0", "4.2", True),
+        ("==6.1", "6.1.0", True),
+    ],
+)
+def test_ranges_compare_down_to_the_patch_release(spec, version, inside):
+    assert in_spec(spec, version) is inside
+
+
+def test_a_malformed_range_is_an_error():
+    with pytest.raises(ValueError, match="bad version range"):
+        in_spec("> = 5", "5.0")
 
 
 def test_by_version_takes_the_latest_applicable_entry():
     table = {"4.2": "old", "6.1": "new"}
-    assert by_version(table, current=(6, 0)) == "old"
-    assert by_version(table, current=(6, 1)) == "new"
+    assert by_version(table, current="6.0.3") == "old"
+    assert by_version(table, current="6.1") == "new"
     with pytest.raises(LookupError):
-        by_version({"5.0": "x"}, current=(4, 2))
+        by_version({"5.0": "x"}, current="4.2")
