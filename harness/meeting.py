@@ -20,8 +20,11 @@ caller (one event loop, a thread bound, a lock). So
   for the server-side interval stamps to show.)
 
 ``quiet PID`` is a rendezvous nobody else joins: it answers ``quiet`` once everything watched has
-gone quiet (``cap`` if the cap ran out first). ``announce LABEL`` lets a view say "I am inside now" (project/evidence.py); a test
-waits for it with ``wait_announced``.
+gone quiet (``cap`` if the cap ran out first).
+
+Views also report what happens to them (project/evidence.py): ``tell GROUP EVENT`` adds to GROUP's
+ordered log, which a test reads with ``events`` and waits on with ``wait_for_event``, and ``hold
+GROUP`` keeps a view waiting until the test calls ``release(GROUP)``.
 """
 
 import os
@@ -48,7 +51,8 @@ class _Group:
     watched: set = field(default_factory=set)
 
     def __post_init__(self):
-        self.quiet = progress.Quiet(self.activity)
+        # The group's own hold ends on quiet: it must not wait for itself (nor for other groups).
+        self.quiet = progress.Quiet(self.activity, heed_holds=False)
 
     def watch(self, pid):
         if pid in self.watched:
@@ -65,7 +69,8 @@ class MeetingPoint:
     def __init__(self):
         self._cond = threading.Condition()
         self._groups = {}
-        self._announced = {}
+        self._events = {}
+        self._released = set()
         self._stopping = False
         point = self
 
@@ -78,11 +83,15 @@ class MeetingPoint:
                     group = f"quiet-{uuid.uuid4().hex}"
                     point._meet(group, 2**31, MEET_CAP_MS / 1000, int(words[1]))
                     answer = point.given_up(group)
-                elif words and words[0] == "announce" and len(words) == 2:
-                    point._announce(words[1])
+                elif words and words[0] == "tell" and len(words) == 3:
+                    point._tell(words[1], words[2])
                     answer = "ok"
+                elif words and words[0] == "hold" and len(words) == 2:
+                    point._hold(words[1])
+                    answer = "go"
                 else:
                     answer = "error"
+                progress.event()  # the answer wakes the caller up: whatever waits on it, wait on
                 try:
                     self.wfile.write(f"{answer}\n".encode())
                 except OSError:  # the caller left (a cancelled view): nobody to answer
@@ -138,7 +147,11 @@ class MeetingPoint:
                 group.meetings += 1
             group.quiet.progress()  # an arrival is progress
             self._cond.notify_all()
-            self._cond.wait_for(lambda: group.meetings > seen or group.given_up, timeout=cap)
+            progress.held(+1)
+            try:
+                self._cond.wait_for(lambda: group.meetings > seen or group.given_up, timeout=cap)
+            finally:
+                progress.held(-1)
             group.waiting -= 1
             if group.meetings > seen:
                 return "met"
@@ -172,14 +185,33 @@ class MeetingPoint:
     def _waiting_groups(self):
         return (g for g in self._groups.values() if g.waiting and not g.given_up)
 
-    def _announce(self, label):
+    def _tell(self, group, event):
         with self._cond:
-            self._announced.setdefault(label, threading.Event()).set()
+            self._events.setdefault(group, []).append(event)
+            self._cond.notify_all()
 
-    def wait_announced(self, label, timeout=10):
+    def _hold(self, group):
         with self._cond:
-            event = self._announced.setdefault(label, threading.Event())
-        return event.wait(timeout)
+            self._cond.wait_for(
+                lambda: group in self._released or self._stopping, timeout=MEET_CAP_MS / 1000
+            )
+
+    def events(self, group):
+        """What the views of ``group`` have told, in order."""
+        with self._cond:
+            return list(self._events.get(group, []))
+
+    def wait_for_event(self, group, event, activity=None):
+        """``group``'s events once ``event`` is among them, or as they are once nothing watched
+        (``activity``; by default this process) can make progress any more."""
+        progress.wait_until(lambda: event in self.events(group), activity or progress.Activity())
+        return self.events(group)
+
+    def release(self, group):
+        """Let the views holding on ``group`` go on (now, and any that hold later)."""
+        with self._cond:
+            self._released.add(group)
+            self._cond.notify_all()
 
     def max_waiting(self, name):
         """The most callers of one group that were waiting here at the same time."""

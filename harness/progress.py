@@ -17,9 +17,10 @@ busy: a packet on its way is progress too. Where the watched processes wait on s
 that runs elsewhere (a database server), that must be watched as well (``Activity.add``).
 
 Activity is read from Linux: each process's CPU clock (``clock_getcpuclockid``, nanoseconds, all
-threads) and each thread's state in ``/proc/PID/task/TID/stat``. The thread doing the watching is
-left out of both. Where that is not available (not Linux), nothing is ever quiet and waits run to
-their cap.
+threads) and each thread's state in ``/proc/PID/task/TID/stat``. Every thread of this process that
+watches (samples an Activity) is left out of both, for every watcher: two waits running at once
+(the meeting point's, and a test's) must not take each other's looking for progress. Where that
+is not available (not Linux), nothing is ever quiet and waits run to their cap.
 """
 
 import ctypes
@@ -66,14 +67,14 @@ def _cpu_ns(pid):
         return None
 
 
-def _busy_thread(pid, skip_tid):
-    """True when a thread of ``pid`` (other than ``skip_tid``) is running or ready to run."""
+def _busy_thread(pid, skip_tids=()):
+    """True when a thread of ``pid`` (other than ``skip_tids``) is running or ready to run."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
     for tid in tids:
-        if int(tid) == skip_tid:
+        if int(tid) in skip_tids:
             continue
         try:
             with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
@@ -102,6 +103,53 @@ def _kernel_helpers():
 
 
 KERNEL_HELPERS = _kernel_helpers()
+
+_EVENTS = {"last": 0.0, "held": 0}
+_EVENTS_LOCK = threading.Lock()
+
+
+def event():
+    """Record that the harness has just set something in motion (the meeting point answered a
+    caller, say). Every wait counts it as progress: what the woken process does next may be what
+    another wait is waiting for."""
+    _EVENTS["last"] = time.monotonic()
+
+
+def held(change):
+    """The meeting point holds one caller more (+1) or less (-1) until the watched processes go
+    quiet. While it holds any, no other wait concludes that nothing more will happen: the hold's
+    end will set the caller going again."""
+    with _EVENTS_LOCK:
+        _EVENTS["held"] += change
+    event()
+
+
+_WATCHERS = {}  # threading.Thread -> (its native id, its CPU time when it began to watch)
+_WATCHERS_LOCK = threading.Lock()
+
+
+def _thread_cpu_ns(thread):
+    return time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
+
+
+def _watching():
+    """Register the calling thread as a watcher; return (native ids of all live watchers, CPU
+    they have spent watching so far)."""
+    me = threading.current_thread()
+    with _WATCHERS_LOCK:
+        if me not in _WATCHERS:
+            _WATCHERS[me] = (me.native_id, _thread_cpu_ns(me))
+        tids, spent = set(), 0
+        for thread, (tid, base) in list(_WATCHERS.items()):
+            if not thread.is_alive():
+                del _WATCHERS[thread]
+                continue
+            tids.add(tid)
+            try:
+                spent += _thread_cpu_ns(thread) - base
+            except OSError:  # ended while we looked
+                pass
+        return tids, spent
 
 _GROUPS = {"at": None, "groups": {}}
 _GROUPS_LOCK = threading.Lock()
@@ -133,8 +181,7 @@ class Activity:
     ``sample()`` returns (CPU nanoseconds the watched processes have used since watching began,
     is one of their threads running or ready to run right now). The CPU figure only grows: it
     adds up each process's own increase, so a process that ends takes nothing away, and one that
-    appears (a new worker) counts as progress. Call ``sample()`` from one thread only: that
-    thread's own work is left out, so watching never looks like progress.
+    appears (a new worker) counts as progress. Call ``sample()`` from one thread at a time.
     """
 
     def __init__(self, pids=(), groups=(), include_self=True):
@@ -147,7 +194,7 @@ class Activity:
         self._lock = threading.Lock()
         self._seen = {}  # pid -> its CPU figure at the last sample
         self._used = 0  # what sample() returns
-        self._sampler = None  # the native id of the thread that samples
+        self._sampled = False
 
     def add(self, pid=None, group=None):
         with self._lock:
@@ -169,9 +216,9 @@ class Activity:
             return self._members
 
     def sample(self):
-        me, my_tid = os.getpid(), threading.get_native_id()
-        first = self._sampler != my_tid  # a new sampling thread starts a new baseline
-        self._sampler = my_tid
+        me = os.getpid()
+        watchers, watching_cpu = _watching()
+        first, self._sampled = not self._sampled, True  # the first sample is the baseline
         busy = False
         for pid in self._current():
             used = _cpu_ns(pid)
@@ -179,14 +226,14 @@ class Activity:
                 self._seen.pop(pid, None)
                 continue
             if pid == me:
-                # The watcher's own work (sampling, sleeping between samples) is CPU this
-                # process used, but not progress of anything watched.
-                used -= time.thread_time_ns()
+                # Watching (sampling, sleeping between samples) is CPU this process used, but
+                # not progress of anything watched.
+                used -= watching_cpu
             before = self._seen.get(pid)
             self._seen[pid] = used
             if not first:
                 self._used += max(0, used - before) if before is not None else max(0, used)
-            busy = busy or _busy_thread(pid, my_tid if pid == me else None)
+            busy = busy or _busy_thread(pid, watchers if pid == me else ())
         return self._used, busy
 
 
@@ -194,9 +241,10 @@ class Quiet:
     """Tells how long an ``Activity`` has been quiet. Only one thread may call ``check()``;
     ``progress()`` (progress seen by other means, a rendezvous arrival say) may come from any."""
 
-    def __init__(self, activity, quiet=QUIET):
+    def __init__(self, activity, quiet=QUIET, heed_holds=True):
         self.activity = activity
         self.quiet = quiet
+        self.heed_holds = heed_holds  # False only for the meeting point's own holds
         self._lock = threading.Lock()
         self._since = time.monotonic()
         self._base = None  # CPU figure at the last progress, taken at the next check
@@ -216,7 +264,12 @@ class Quiet:
         with self._lock:
             if self._base is None:
                 self._base = used
-            elif busy or used - self._base > IDLE_CPU_NS:
+            elif (
+                busy
+                or used - self._base > IDLE_CPU_NS
+                or _EVENTS["last"] > self._since
+                or (self.heed_holds and _EVENTS["held"] > 0)
+            ):
                 self.longest_pause = max(self.longest_pause, now - self._since)
                 self._since, self._base, self._looks = now, used, 0
             else:

@@ -1,18 +1,19 @@
 """The wire protocol between the project's views and the harness, defined once.
 
-Standard library only: the servers import it too (through project/evidence.py).
+Standard library only: the servers import it too (through project/evidence.py, the project's side
+of it).
 
-- Stamps: a stamped view (project/evidence.py) reports in response headers named
-  ``STAMP_PREFIX + name`` when its body started and ended, on which thread, process and loop.
-- Meeting point (harness/meeting.py): a view connects and sends one line,
-  ``meet GROUP N CAP_MS PID``; the answer is ``met`` or ``alone``. PID is the caller's process, so
-  the meeting point can watch that process's group for progress (harness/progress.py). CAP_MS
-  bounds the wait only while the watched processes keep making progress; when they go quiet the
-  answer comes at once.
-- ``quiet PID``: wait, as a caller of a rendezvous nobody else joins, until every watched process
-  has gone quiet; the answer is ``quiet``. A view holds with it until whatever could still
-  happen to it (a cancellation, a queued call) has had every chance to.
-- ``announce LABEL``: "I am inside now"; the answer is ``ok``.
+- Stamps: a stamped view reports in response headers named ``STAMP_PREFIX + name`` when its body
+  started and ended, on which thread, process and loop.
+- The meeting point (harness/meeting.py) takes one line per connection and answers one line:
+
+  ``meet GROUP N CAP_MS PID``  wait until N callers of GROUP wait together (``met``), or until
+                               nothing watched can make progress any more (``alone``). PID is the
+                               caller's process: the meeting point watches its process group.
+  ``quiet PID``                a rendezvous nobody else joins: ``quiet`` once nothing watched can
+                               make progress any more (``cap`` if the cap ran out first).
+  ``tell GROUP EVENT``         record EVENT (no spaces) in GROUP's ordered log; ``ok``.
+  ``hold GROUP``               wait until the test releases GROUP (or the cap runs out); ``go``.
 """
 
 import os
@@ -32,6 +33,16 @@ def meet_line(group, n, cap_ms=MEET_CAP_MS, pid=None):
 
 def quiet_line(pid=None):
     return f"quiet {pid or os.getpid()}\n".encode()
+
+
+def tell_line(group, event):
+    if " " in event or " " in group:
+        raise ValueError(f"no spaces in a group or an event: {group!r} {event!r}")
+    return f"tell {group} {event}\n".encode()
+
+
+def hold_line(group):
+    return f"hold {group}\n".encode()
 
 
 def parse_meet(words):

@@ -1,21 +1,21 @@
-"""Server-side evidence for the concurrency claims.
+"""The project's side of every wire protocol with the harness (harness/protocol.py), and the one
+answer to "where does this code run". Every view that reports evidence uses this module.
 
-``stamped`` wraps a view (sync or async, keeping its kind, because Django decides how to call a
-view by ``asgiref.sync.iscoroutinefunction``) and reports, in response headers, when the view body
-started and ended, on which thread, process and event loop, and how much CPU time its thread used.
-
-The stamps are ``time.monotonic_ns()``: on Linux that is CLOCK_MONOTONIC, one clock for every
-process on the machine, so intervals measured in a server process can be compared with each
-other and with the test process.
-
-``?announce=PORT&label=L`` makes the view tell the harness's meeting point (``harness/meeting.py``)
-"I have started" before its body runs, so a test can act while a request is known to be inside
-the view. It is a blocking loopback write of a few bytes, after the enter stamp.
-
-``meet``/``ameet`` are the views' side of the rendezvous (the line format is harness/protocol.py):
-a blocking call that holds the thread (and, in an async view, the event loop) and an awaited one
-that frees the loop while it waits. ``meeting_args(request)`` reads ``?meet=PORT&group=G&n=N``
-(and an optional ``cap_ms``).
+- ``where()``: the calling code's thread (ident and name), whether it is the process's main
+  thread, its event loop (None where none runs in this thread) and the process.
+- ``stamped(view)`` wraps a view (sync or async, keeping its kind, because Django decides how to
+  call a view by ``asgiref.sync.iscoroutinefunction``) and reports, in response headers, when the
+  view body started and ended, on which thread, process and event loop, and how much CPU time its
+  thread used. The stamps are ``time.monotonic_ns()``: on Linux that is CLOCK_MONOTONIC, one
+  clock for every process on the machine, so intervals measured in a server process can be
+  compared with each other and with the test process. ``?announce=PORT&label=L`` makes it tell
+  the meeting point ``L inside`` once its body has started (after the enter stamp, so anything the
+  test does once it hears it is provably later), so a test can act while a request is inside.
+- The meeting point's verbs: ``meet``/``ameet`` (a rendezvous: blocking, which holds the thread
+  and, in an async view, the event loop; or awaited, which frees the loop), ``aquiet`` (hold until
+  nothing in the test can make progress any more), ``tell`` (report an event, in order) and
+  ``hold`` (wait for the test's release). ``meeting_args(request)`` reads
+  ``?meet=PORT&group=G&n=N`` (and an optional ``cap_ms``).
 """
 
 import asyncio
@@ -27,7 +27,33 @@ from functools import wraps
 
 from asgiref.sync import iscoroutinefunction
 
-from harness.protocol import MEET_CAP_MS, STAMP_PREFIX, meet_line, quiet_line
+from harness.protocol import (
+    MEET_CAP_MS,
+    STAMP_PREFIX,
+    hold_line,
+    meet_line,
+    quiet_line,
+    tell_line,
+)
+
+
+def where():
+    """Where the calling code runs."""
+    try:
+        loop = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop = None
+    thread = threading.current_thread()
+    return {
+        "thread": thread.ident,
+        "thread_name": thread.name,
+        "main_thread": thread is threading.main_thread(),
+        "loop": loop,
+        "pid": os.getpid(),
+    }
+
+
+# --- the meeting point -------------------------------------------------------------------------
 
 
 def meeting_args(request):
@@ -36,76 +62,79 @@ def meeting_args(request):
     return int(get["meet"]), get["group"], int(get["n"]), int(get.get("cap_ms", MEET_CAP_MS))
 
 
+def _ask(port, line, timeout=MEET_CAP_MS / 1000 + 5):
+    # A blocking loopback exchange of a few bytes: it also works inside an `except
+    # CancelledError` block and from a worker thread, where awaiting could be interrupted again.
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(line)
+        return conn.makefile().readline().strip()
+
+
+async def _aask(port, line):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(line)
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+    finally:
+        writer.close()
+
+
 def meet(port, group, n, cap_ms=MEET_CAP_MS):
     """Wait at the meeting point, blocking this thread; returns "met" or "alone"."""
-    with socket.create_connection(("127.0.0.1", port), timeout=cap_ms / 1000 + 5) as conn:
-        conn.sendall(meet_line(group, n, cap_ms))
-        return conn.makefile().readline().strip()
+    return _ask(port, meet_line(group, n, cap_ms), timeout=cap_ms / 1000 + 5)
+
+
+async def ameet(port, group, n, cap_ms=MEET_CAP_MS):
+    """Wait at the meeting point, awaiting: the event loop serves others meanwhile."""
+    return await _aask(port, meet_line(group, n, cap_ms))
 
 
 async def aquiet(port):
     """Hold (awaiting) until nothing in the test can make progress any more: whatever could
     still happen to this request (a cancellation, say) has had every chance to."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(quiet_line())
-        await writer.drain()
-        return (await reader.readline()).decode().strip()
-    finally:
-        writer.close()
+    return await _aask(port, quiet_line())
 
 
-async def ameet(port, group, n, cap_ms=MEET_CAP_MS):
-    """Wait at the meeting point, awaiting: the event loop serves others meanwhile."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(meet_line(group, n, cap_ms))
-        await writer.drain()
-        return (await reader.readline()).decode().strip()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+def tell(port, group, event):
+    """Report an event to the test, in order (blocking, a few bytes)."""
+    return _ask(port, tell_line(group, event), timeout=5)
 
 
-def _announce(request):
-    port = request.GET.get("announce")
-    if port:
-        with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as conn:
-            conn.sendall(f"announce {request.GET.get('label', '-')}\n".encode())
-            conn.recv(16)
+def hold(port, group):
+    """Wait, blocking, until the test releases ``group``."""
+    return _ask(port, hold_line(group))
 
 
-def _loop_id():
-    try:
-        return str(id(asyncio.get_running_loop()))
-    except RuntimeError:
-        return "none"
+async def ahold(port, group):
+    """Wait, awaiting, until the test releases ``group``."""
+    return await _aask(port, hold_line(group))
+
+
+# --- stamps ----------------------------------------------------------------------------------
 
 
 class _Stamp:
     def __init__(self, request):
-        # Enter is stamped before announcing, so that anything the harness does after hearing
-        # the announcement is provably later than this request's enter.
         self.enter = time.monotonic_ns()
         self.cpu0 = time.thread_time_ns()
-        self.loop = _loop_id()
-        self.thread = threading.get_ident()
-        _announce(request)
+        self.here = where()
+        if request.GET.get("announce"):
+            tell(int(request.GET["announce"]), request.GET.get("label", "-"), "inside")
 
     def finish(self, response):
         exit_ = time.monotonic_ns()
         cpu = time.thread_time_ns() - self.cpu0
-        thread = threading.get_ident()
         for name, value in {
             "Enter": self.enter,
             "Exit": exit_,
             # A view that ends on another thread than it began makes the CPU figure meaningless;
             # report both threads so the analysis can tell.
-            "Thread": self.thread,
-            "Exit-Thread": thread,
+            "Thread": self.here["thread"],
+            "Exit-Thread": threading.get_ident(),
             "Thread-Name": threading.current_thread().name,
-            "Pid": os.getpid(),
-            "Loop": self.loop,
+            "Pid": self.here["pid"],
+            "Loop": self.here["loop"] or "none",
             "Cpu": cpu,
         }.items():
             response[STAMP_PREFIX + name] = str(value)

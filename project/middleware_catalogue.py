@@ -20,32 +20,17 @@ case of ``sync_capable`` / ``async_capable``, ``sync_and_async_middleware`` and
 ``MiddlewareNotUsed``, each named for what it declares.
 """
 
-import asyncio
 import json
 import logging
 import sys
-import threading
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils.decorators import sync_and_async_middleware
 
+from project.evidence import where
+
 TRAIL_HEADER = "X-Trail"
-
-
-def where():
-    """Where the calling code runs: thread, event loop (None when none runs in this thread)."""
-    try:
-        loop = id(asyncio.get_running_loop())
-    except RuntimeError:
-        loop = None
-    thread = threading.current_thread()
-    return {
-        "thread": thread.ident,
-        "loop": loop,
-        "main_thread": thread is threading.main_thread(),
-        "thread_name": thread.name,
-    }
 
 
 def note(request, label):

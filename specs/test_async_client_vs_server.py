@@ -44,6 +44,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, SimpleTestCase
 from django.test.client import AsyncClientHandler
 
+from harness import progress
 from harness.claims import Claim, Statement, When
 from harness.inprocess import asgi_get, handler, http_scope
 from harness.plugin import serving
@@ -203,8 +204,8 @@ async def test_async_client_reuses_one_thread_the_handler_never_does():
         by_route[route] = [(await send(SYNC_VIEW)).json() for _ in range(N)]
     assert [a["thread"] for a in by_route["AsyncClient"]] == [shared_thread()] * N
     handler_threads = by_route["ASGIHandler"]
-    assert len({a["name"] for a in handler_threads}) == N  # a new executor per request
-    assert all(EXECUTOR_THREAD.fullmatch(a["name"]) for a in handler_threads)
+    assert len({a["thread_name"] for a in handler_threads}) == N  # a new executor per request
+    assert all(EXECUTOR_THREAD.fullmatch(a["thread_name"]) for a in handler_threads)
 
 
 @thread_each
@@ -223,13 +224,13 @@ class TestInDjangoTestCase(SimpleTestCase):
 OUTCOMES = ("cancelled", "completed")
 
 
-def first_outcome(meeting, label, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for outcome in OUTCOMES:
-            if meeting.wait_announced(f"{label}-{outcome}", timeout=0.02):
-                return outcome
-    return None
+def first_outcome(meeting, label, activity=None):
+    """"cancelled" or "completed", as the view told the meeting point; None if it told neither
+    before nothing watched could make progress any more."""
+    progress.wait_until(lambda: set(OUTCOMES) & set(meeting.events(label)),
+                        activity or progress.Activity())  # fmt: skip
+    told = [event for event in meeting.events(label) if event in OUTCOMES]
+    return told[0] if told else None
 
 
 def query_for(meeting, label):
@@ -246,10 +247,11 @@ def test_a_server_cancels_the_view_of_a_client_that_left(server, meeting, eviden
             f"GET /threads/until-disconnect/?{query_for(meeting, label)} HTTP/1.1\r\n"
             "Host: 127.0.0.1\r\n\r\n".encode()
         )
-        assert meeting.wait_announced(f"{label}-inside", timeout=10), "the view never started"
+        watched = progress.Activity(groups=[server.proc.pid])
+        assert "inside" in meeting.wait_for_event(label, "inside", watched), "the view never started"
     # The connection is closed while the view holds (until nothing can run any more: by then a
     # server that cancels has done so).
-    outcome = first_outcome(meeting, label)
+    outcome = first_outcome(meeting, label, watched)
     assert outcome == by_version({"4.2": "completed", "5.0": "cancelled"})
     evidence(f"{server.name} client left", view=outcome)
 
@@ -265,7 +267,7 @@ async def test_async_client_cannot_leave_so_the_view_completes(meeting, monkeypa
     label = f"client-{uuid.uuid4().hex[:12]}"
     response = await AsyncClient().get(f"/threads/until-disconnect/?{query_for(meeting, label)}")
     assert (response.status_code, response.json()) == (200, {"outcome": "completed"})
-    assert first_outcome(meeting, label, timeout=1) == "completed"
+    assert first_outcome(meeting, label) == "completed"
     assert listened == []
 
 
@@ -284,7 +286,7 @@ async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(mee
 
     scope = http_scope("/threads/until-disconnect/", query_for(meeting, label))
     task = asyncio.ensure_future(app(scope, inbox.get, send))
-    assert await asyncio.to_thread(meeting.wait_announced, f"{label}-inside", 10)
+    assert "inside" in await asyncio.to_thread(meeting.wait_for_event, label, "inside")
     inbox.put_nowait({"type": "http.disconnect"})
     await asyncio.wait_for(task, 5)
     assert await asyncio.to_thread(first_outcome, meeting, label) == "cancelled"

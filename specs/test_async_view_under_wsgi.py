@@ -93,10 +93,10 @@ def test_gathered_awaits_in_one_view_overlap(server, meeting, evidence):
     report = view_report(get(server.url, GATHERED, meeting_params(meeting, K)))
     assert report["meetings"] == ["met"] * K  # all K awaits were waiting at the same time
     # All of them on the view's own loop thread, which is not the server's thread.
-    assert report["await_threads"] == [report["view_thread"]["id"]]
-    assert ONE_OFF_THREAD.fullmatch(report["view_thread"]["name"])
-    assert report["sync_thread"]["id"] != report["view_thread"]["id"]
-    assert SERVER_THREAD[server.name].fullmatch(report["sync_thread"]["name"])
+    assert report["await_threads"] == [report["view_thread"]["thread"]]
+    assert ONE_OFF_THREAD.fullmatch(report["view_thread"]["thread_name"])
+    assert report["sync_thread"]["thread"] != report["view_thread"]["thread"]
+    assert SERVER_THREAD[server.name].fullmatch(report["sync_thread"]["thread_name"])
     evidence(f"{server.name} gather", awaits=K, met=report["meetings"].count("met"))
 
 
@@ -118,10 +118,10 @@ def test_each_request_gets_a_new_loop_on_a_new_thread(server, evidence):
     reports = [view_report(get(server.url, GATHERED)) for _ in range(3)]
     assert len({r["pid"] for r in reports}) == 1  # one worker process served them all
     assert len({r["loop"] for r in reports}) == 3  # never the same loop twice
-    view_threads = [r["view_thread"]["name"] for r in reports]
+    view_threads = [r["view_thread"]["thread_name"] for r in reports]
     assert len(set(view_threads)) == 3 and all(map(ONE_OFF_THREAD.fullmatch, view_threads))
     for report in reports:
-        assert report["sync_thread"]["id"] != report["view_thread"]["id"]
+        assert report["sync_thread"]["thread"] != report["view_thread"]["thread"]
     evidence(f"{server.name} 3 requests", loops=len({r["loop"] for r in reports}),
              view_threads=len(set(view_threads)))  # fmt: skip
 
@@ -134,8 +134,8 @@ def test_in_process_wsgi_runs_the_view_off_the_callers_thread():
     reports = [view_report(serve_once("wsgi", app, GATHERED, "n=0")) for _ in range(2)]
     caller = threading.get_ident()
     for report in reports:
-        assert report["view_thread"]["id"] != caller  # the loop runs on a thread of its own
-        assert report["sync_thread"]["id"] == caller  # sync_to_async comes back to the caller
+        assert report["view_thread"]["thread"] != caller  # the loop runs on a thread of its own
+        assert report["sync_thread"]["thread"] == caller  # sync_to_async comes back to the caller
     assert reports[0]["loop"] != reports[1]["loop"]
 
 
@@ -146,8 +146,8 @@ async def test_in_process_asgi_runs_the_view_on_the_servers_loop():
     app = handler("asgi")
     reports = [view_report(await asgi_get(app, GATHERED, "n=0")) for _ in range(2)]
     for report in reports:
-        assert report["view_thread"]["id"] == threading.get_ident()
-        assert report["sync_thread"]["id"] != threading.get_ident()
+        assert report["view_thread"]["thread"] == threading.get_ident()
+        assert report["sync_thread"]["thread"] != threading.get_ident()
     assert reports[0]["loop"] == reports[1]["loop"]
 
 

@@ -36,6 +36,7 @@ import uuid
 
 import pytest
 
+from harness import progress
 from harness.claims import SEED, Claim, Statement, When
 from harness.inprocess import asgi_get, handler
 from harness.plugin import ServerRequest, serving
@@ -175,7 +176,8 @@ def block_and_ping(server, meeting):
     )
     blocker.start()
     try:
-        assert meeting.wait_announced(label, timeout=10), "the blocking view never started"
+        watched = progress.Activity(groups=[server.proc.pid])
+        assert "inside" in meeting.wait_for_event(label, "inside", watched), "the view never started"
         ping = get(server.url, "/__spec__/ping/")
     finally:
         blocker.join(30)

@@ -39,8 +39,6 @@ then ``send_response``: no listener.
 
 import asyncio
 import socket
-import socketserver
-import threading
 import uuid
 from urllib.parse import urlsplit
 
@@ -118,75 +116,11 @@ SYNC_VIEW = {
 }
 
 
-class Witness:
-    """Loopback TCP service: the views report events (``G EVENT``) in order, and ``G hold``
-    blocks them until the test calls ``release(G)`` (project/views/streaming.py)."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._events = {}
-        self._released = set()
-        witness = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self):
-                words = self.rfile.readline().decode().split()
-                if len(words) != 2:  # a view cancelled before it could say anything
-                    return
-                group, event = words
-                if event == "hold":
-                    with witness._cond:
-                        witness._cond.wait_for(lambda: group in witness._released, timeout=15)
-                    self.wfile.write(b"go\n")
-                    return
-                with witness._cond:
-                    witness._events.setdefault(group, []).append(event)
-                    witness._cond.notify_all()
-                self.wfile.write(b"ok\n")
-
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    def events(self, group):
-        with self._cond:
-            return list(self._events.get(group, []))
-
-    def wait_for(self, group, event, activity=None):
-        """The group's events once ``event`` is among them, or as they are once nothing watched
-        (``activity``; by default this process) can make progress any more."""
-        progress.wait_until(lambda: event in self.events(group), activity or progress.Activity())
-        return self.events(group)
-
-    def release(self, group):
-        with self._cond:
-            self._released.add(group)
-            self._cond.notify_all()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture(scope="module")
-def witness():
-    point = Witness()
-    yield point
-    point.stop()
-
-
 @pytest.fixture
-def group(witness):
+def group(meeting):
     name = uuid.uuid4().hex[:12]
     yield name
-    witness.release(name)  # never leave a view holding, whatever the test saw
+    meeting.release(name)  # never leave a view holding, whatever the test saw
 
 
 @pytest.fixture
@@ -194,31 +128,31 @@ def sync_view_events():
     return by_version(SYNC_VIEW)
 
 
-def query(witness, group, finished="sync"):
-    return f"witness={witness.port}&group={group}&finished={finished}"
+def query(meeting, group, finished="sync"):
+    return f"meet={meeting.port}&group={group}&finished={finished}"
 
 
-def start_and_hang_up(server, path, witness, group, finished="sync"):
+def start_and_hang_up(server, path, meeting, group, finished="sync"):
     """Send the request on a raw socket, wait until the view runs, then close the connection."""
     host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
     client = socket.create_connection((host, port), timeout=5)
     try:
-        target = f"{path}?{query(witness, group, finished)}"
+        target = f"{path}?{query(meeting, group, finished)}"
         client.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        started = witness.wait_for(group, "started", server_and_test(server))
+        started = meeting.wait_for_event(group, "started", server_and_test(server))
         assert "started" in started, "the view never started"
     finally:
         client.close()  # the client goes away while the view awaits
 
 
-def hold_then_release(witness, group, expected, activity):
+def hold_then_release(meeting, group, expected, activity):
     """Wait for the events ``expected`` while the view holds; check that nothing else happens
     (no cancellation) until every process involved has gone quiet, so that nothing more can come
     (harness/progress.py); then release the view."""
-    witness.wait_for(group, expected[-1], activity)
-    progress.wait_until(lambda: witness.events(group) != expected, activity)
-    assert witness.events(group) == expected
-    witness.release(group)
+    meeting.wait_for_event(group, expected[-1], activity)
+    progress.wait_until(lambda: meeting.events(group) != expected, activity)
+    assert meeting.events(group) == expected
+    meeting.release(group)
 
 
 def server_and_test(server):
@@ -232,10 +166,10 @@ def server_and_test(server):
 @async_view
 @requires_django(since="5.0")
 @serving(*ASGI_SERVERS)
-def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, evidence):
-    start_and_hang_up(server, "/streaming/hold/", witness, group)
+def test_async_view_is_cancelled_on_every_asgi_server(server, meeting, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", meeting, group)
     # Nobody releases the view: only a cancellation can end it.
-    events = witness.wait_for(group, FINISHED, server_and_test(server))
+    events = meeting.wait_for_event(group, FINISHED, server_and_test(server))
     assert events == [STARTED, CANCELLED, FINISHED]  # no response, so none to close
     evidence(server.name, events=" > ".join(events))
 
@@ -243,20 +177,20 @@ def test_async_view_is_cancelled_on_every_asgi_server(server, witness, group, ev
 @async_view
 @requires_django(until="5.0")
 @serving(*ASGI_SERVERS)
-def test_django_42_runs_the_async_view_to_the_end(server, witness, group, evidence):
-    start_and_hang_up(server, "/streaming/hold/", witness, group)
-    hold_then_release(witness, group, [STARTED], server_and_test(server))
-    events = witness.wait_for(group, FINISHED, server_and_test(server))
+def test_django_42_runs_the_async_view_to_the_end(server, meeting, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", meeting, group)
+    hold_then_release(meeting, group, [STARTED], server_and_test(server))
+    events = meeting.wait_for_event(group, FINISHED, server_and_test(server))
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
 
 
 @async_view
 @serving(*WSGI_SERVERS)
-def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evidence):
-    start_and_hang_up(server, "/streaming/hold/", witness, group)
-    hold_then_release(witness, group, [STARTED], server_and_test(server))
-    events = witness.wait_for(group, FINISHED, server_and_test(server))
+def test_wsgi_servers_run_the_async_view_to_the_end(server, meeting, group, evidence):
+    start_and_hang_up(server, "/streaming/hold/", meeting, group)
+    hold_then_release(meeting, group, [STARTED], server_and_test(server))
+    events = meeting.wait_for_event(group, FINISHED, server_and_test(server))
     assert events == RAN_TO_THE_END
     evidence(server.name, events=" > ".join(events))
 
@@ -265,13 +199,13 @@ def test_wsgi_servers_run_the_async_view_to_the_end(server, witness, group, evid
 @requires_django(since="5.0")
 @serving(*ASGI_SERVERS)
 def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
-    server, witness, group, sync_view_events, evidence
+    server, meeting, group, sync_view_events, evidence
 ):
     # An async receiver, so that it does not have to wait for the busy request thread (5.0-6.0).
-    start_and_hang_up(server, "/streaming/hold-sync/", witness, group, finished="async")
+    start_and_hang_up(server, "/streaming/hold-sync/", meeting, group, finished="async")
     held, after = sync_view_events
-    hold_then_release(witness, group, held, server_and_test(server))
-    events = witness.wait_for(group, after[-1], server_and_test(server))
+    hold_then_release(meeting, group, held, server_and_test(server))
+    events = meeting.wait_for_event(group, after[-1], server_and_test(server))
     assert events == after  # never cancelled; its response never sent, never closed
     evidence(server.name, events=" > ".join(events))
 
@@ -281,7 +215,7 @@ def test_sync_view_is_not_cancelled_and_its_response_is_dropped(
 # the driver to send a second message while the view runs, hence this small driver.
 
 
-async def drive_with_disconnect(witness, group, path, held, finished="sync"):
+async def drive_with_disconnect(meeting, group, path, held, finished="sync"):
     """One request through a fresh ASGIHandler: once the view has started, send
     http.disconnect; see ``held`` reported, release the view unless it was cancelled, and return
     what the app sent and the events reported."""
@@ -292,21 +226,21 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
     async def send(message):
         sent.append(message)
 
-    scope = http_scope(path, query(witness, group, finished))
+    scope = http_scope(path, query(meeting, group, finished))
     task = asyncio.ensure_future(app(scope, inbox.get, send))
     try:
-        started = await asyncio.to_thread(witness.wait_for, group, STARTED)
+        started = await asyncio.to_thread(meeting.wait_for_event, group, STARTED)
         assert started == [STARTED], "the view never started"
         inbox.put_nowait({"type": "http.disconnect"})
         if CANCELLED not in held:
             # In process, everything a disconnect sets in motion runs in this process.
-            await asyncio.to_thread(hold_then_release, witness, group, held, progress.Activity())
+            await asyncio.to_thread(hold_then_release, meeting, group, held, progress.Activity())
         # The app returns normally, cancelled view or not; a view that was not cancelled after
         # all would hold until released: wait only until nothing here can run any more.
         returned = await asyncio.to_thread(progress.wait_until, task.done, progress.Activity())
-        events = witness.events(group)
+        events = meeting.events(group)
     finally:
-        witness.release(group)  # never leave a view holding, whatever went wrong
+        meeting.release(group)  # never leave a view holding, whatever went wrong
     await asyncio.wait_for(task, 10)  # released, it ends at once
     assert returned, f"the app did not return while the view held; it reported {events}"
     return sent, events
@@ -315,9 +249,9 @@ async def drive_with_disconnect(witness, group, path, held, finished="sync"):
 @async_view
 @pytest.mark.interface("asgi")
 @requires_django(since="5.0")
-async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(witness, group):
+async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(meeting, group):
     sent, events = await drive_with_disconnect(
-        witness, group, "/streaming/hold/", held=[STARTED, CANCELLED]
+        meeting, group, "/streaming/hold/", held=[STARTED, CANCELLED]
     )
     assert events == [STARTED, CANCELLED, FINISHED]
     assert sent == []
@@ -326,8 +260,8 @@ async def test_in_process_the_async_view_is_cancelled_and_nothing_is_sent(witnes
 @async_view
 @pytest.mark.interface("asgi")
 @requires_django(until="5.0")
-async def test_in_process_django_42_sends_the_response_after_the_disconnect(witness, group):
-    sent, events = await drive_with_disconnect(witness, group, "/streaming/hold/", held=[STARTED])
+async def test_in_process_django_42_sends_the_response_after_the_disconnect(meeting, group):
+    sent, events = await drive_with_disconnect(meeting, group, "/streaming/hold/", held=[STARTED])
     assert events == RAN_TO_THE_END
     # Nothing read the disconnect: the whole response goes out to the client that left.
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
@@ -338,11 +272,11 @@ async def test_in_process_django_42_sends_the_response_after_the_disconnect(witn
 @pytest.mark.interface("asgi")
 @requires_django(since="5.0")
 async def test_in_process_the_sync_view_is_not_cancelled_and_nothing_is_sent(
-    witness, group, sync_view_events
+    meeting, group, sync_view_events
 ):
     held, after = sync_view_events
     sent, events = await drive_with_disconnect(
-        witness, group, "/streaming/hold-sync/", held=held, finished="async"
+        meeting, group, "/streaming/hold-sync/", held=held, finished="async"
     )
     assert events == after
     assert sent == []

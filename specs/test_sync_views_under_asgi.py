@@ -89,8 +89,8 @@ def assert_overlapped_on_own_threads(volley, n=N):
     assert [a["meeting"] for a in answers] == ["met"] * n
     assert len({a["thread"] for a in answers}) == n
     for answer in answers:
-        assert answer["thread"] != answer["loop"]
-        assert EXECUTOR_THREAD.fullmatch(answer["name"]), answer["name"]
+        assert answer["thread"] != answer["loop_thread"]
+        assert EXECUTOR_THREAD.fullmatch(answer["thread_name"]), answer["thread_name"]
     assert volley.max_in_flight == n, volley.intervals
 
 
@@ -108,11 +108,11 @@ def test_sync_views_overlap_each_on_its_own_thread(server, meeting, evidence):
 def test_every_request_gets_a_new_thread(server, evidence):
     # One after another, so that no thread could be busy: still a new executor each time.
     answers = [get(server.url, SYNC_VIEW).json() for _ in range(N)]
-    executors = [int(EXECUTOR_THREAD.fullmatch(a["name"]).group(1)) for a in answers]
-    assert len(set(executors)) == N, [a["name"] for a in answers]
+    executors = [int(EXECUTOR_THREAD.fullmatch(a["thread_name"]).group(1)) for a in answers]
+    assert len(set(executors)) == N, [a["thread_name"] for a in answers]
     assert executors == sorted(executors)  # numbered in creation order
-    assert all(a["thread"] != a["loop"] for a in answers)
-    evidence(f"{server.name} sequential", threads=[a["name"] for a in answers])
+    assert all(a["thread"] != a["loop_thread"] for a in answers)
+    evidence(f"{server.name} sequential", threads=[a["thread_name"] for a in answers])
 
 
 @sequential

@@ -150,9 +150,9 @@ def test_asgi_one_new_thread_per_request(server, meeting, evidence):
     answers = assert_one_thread_per_request(volley)
     for a in answers:
         assert a["loop"]["thread"] == answers[0]["loop"]["thread"]  # one loop, all requests
-        assert a["sensitive"][0]["name"].startswith("ThreadPoolExecutor-")
+        assert a["sensitive"][0]["thread_name"].startswith("ThreadPoolExecutor-")
         # thread_sensitive=False: the event loop's default executor (asyncio's thread names).
-        assert a["insensitive"]["name"].startswith("asyncio_"), a["insensitive"]
+        assert a["insensitive"]["thread_name"].startswith("asyncio_"), a["insensitive"]
     evidence(f"{server.name} sensitive calls", volley.summary())
 
 
@@ -199,7 +199,7 @@ def test_wsgi_handler_returns_calls_to_the_calling_thread():
     thread.join(10)
     answer = box["hit"].json()
     assert {call["thread"] for call in answer["sensitive"]} == {box["worker"]}
-    assert {call["name"] for call in answer["sensitive"]} == {"wsgi-worker"}
+    assert {call["thread_name"] for call in answer["sensitive"]} == {"wsgi-worker"}
     assert box["worker"] != threading.main_thread().ident
 
 

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.urls import path
 
 from project.middleware_catalogue import note
-from project.views.serving import _await_meeting
+from project.evidence import ameet, meeting_args
 
 
 async def async_view(request):
@@ -24,7 +24,7 @@ def sync_view(request):
 async def async_meet(request):
     """Waits at the harness's meeting point (?meet=PORT&group=G&n=N)."""
     note(request, "view")
-    return JsonResponse({"meeting": await _await_meeting(request), "trail": request.trail})
+    return JsonResponse({"meeting": await ameet(*meeting_args(request)), "trail": request.trail})
 
 
 urlpatterns = [

@@ -16,14 +16,6 @@ from django.http import JsonResponse
 from project.evidence import ameet, meet, meeting_args
 
 
-async def _await_meeting(request):
-    return await ameet(*meeting_args(request))
-
-
-def _block_on_meeting(request):
-    return meet(*meeting_args(request))
-
-
 def _burn_cpu(request):
     # Burn a fixed amount of this thread's CPU time, not of wall time: on a loaded machine the
     # work stays the same, only its wall duration grows.
@@ -37,11 +29,11 @@ def _burn_cpu(request):
 
 
 async def async_await_io(request):
-    return JsonResponse({"meeting": await _await_meeting(request)})
+    return JsonResponse({"meeting": await ameet(*meeting_args(request))})
 
 
 async def async_blocking_io(request):
-    return JsonResponse({"meeting": _block_on_meeting(request)})
+    return JsonResponse({"meeting": meet(*meeting_args(request))})
 
 
 async def async_cpu(request):
@@ -49,7 +41,7 @@ async def async_cpu(request):
 
 
 def sync_blocking_io(request):
-    return JsonResponse({"meeting": _block_on_meeting(request)})
+    return JsonResponse({"meeting": meet(*meeting_args(request))})
 
 
 def sync_cpu(request):

@@ -1,11 +1,10 @@
 """Views for the disconnect and streaming claims (specs/test_client_disconnect.py,
 specs/test_streaming_responses.py), mounted at /streaming/.
 
-Disconnects. ``/streaming/hold/`` (async) and ``/streaming/hold-sync/`` (sync) report what happens
-to them to a *witness* in the test process (``?witness=PORT&group=G``): one line ``G EVENT`` per
-event, over a short loopback connection each, so the test sees them in the order they happened.
-The client has gone by then, so nothing but the witness can tell. The view says ``started``, then
-holds until the test releases it (``G hold``, answered ``go``) and says ``completed`` (and
+Disconnects. ``/streaming/hold/`` (async) and ``/streaming/hold-sync/`` (sync) tell the meeting
+point what happens to them (``?meet=PORT&group=G``, project/evidence.py's ``tell``), one event at a
+time and in order: the client has gone by then, so nothing but that log can tell. The view says
+``started``, then holds until the test releases the group, and says ``completed`` (and
 ``response_closed`` when Django closes its response), or says ``cancelled:CancelledError`` when
 an ``asyncio.CancelledError`` reaches it. ``request_finished`` is reported by a receiver the view
 connects (``?finished=sync`` or ``async``) and that disconnects itself at its first call: the
@@ -19,7 +18,6 @@ running), then yields the answer and, last, the instant it produced its last chu
 """
 
 import asyncio
-import socket
 import time
 import uuid
 
@@ -27,27 +25,27 @@ from django.core.signals import request_finished
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
-from project.evidence import ameet, meet
+from project.evidence import ahold, ameet, hold, meet, tell, where
 
 # --- disconnects ------------------------------------------------------------------------------
 
 
 def _tell(request, event):
-    # A blocking loopback write of a few bytes: it also works inside an `except CancelledError`
-    # block and from a worker thread, where awaiting could be interrupted again.
-    with socket.create_connection(("127.0.0.1", int(request.GET["witness"])), timeout=5) as conn:
-        conn.sendall(f"{request.GET['group']} {event}\n".encode())
-        conn.recv(16)
+    tell(int(request.GET["meet"]), request.GET["group"], event)
+
+
+def _on_a_loop():
+    return where()["loop"] is not None
 
 
 def _watch_request_finished(request):
-    """Report this request's request_finished signal to the witness, once."""
+    """Report this request's request_finished signal to the meeting point, once."""
     uid = f"spec-disconnect-{uuid.uuid4().hex}"
 
     def report():
         request_finished.disconnect(dispatch_uid=uid)
         try:
-            _tell(request, f"request_finished:{'loop' if _loop_running() else 'no-loop'}")
+            _tell(request, f"request_finished:{'loop' if _on_a_loop() else 'no-loop'}")
         except OSError:  # the test that asked has gone: never fail the request for it
             pass
 
@@ -62,16 +60,9 @@ def _watch_request_finished(request):
     request_finished.connect(receiver, weak=False, dispatch_uid=uid)
 
 
-def _loop_running():
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
-
-
 class WitnessedResponse(HttpResponse):
-    """Tells the witness when Django closes it (the server calls close() once it has sent it)."""
+    """Tells the meeting point when Django closes it (a server calls close() once it has sent
+    it)."""
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,22 +73,15 @@ class WitnessedResponse(HttpResponse):
         super().close()
 
 
-async def hold(request):
+async def hold_view(request):
     _watch_request_finished(request)
     _tell(request, "started")
-    writer = None
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", int(request.GET["witness"]))
-        writer.write(f"{request.GET['group']} hold\n".encode())
-        await writer.drain()
-        await reader.readline()  # the test's "go"
+        await ahold(int(request.GET["meet"]), request.GET["group"])
     except asyncio.CancelledError as cancelled:
         # The test hangs up as soon as it hears "started": this may come at any await above.
         _tell(request, f"cancelled:{type(cancelled).__name__}")
         raise
-    finally:
-        if writer is not None:
-            writer.close()
     _tell(request, "completed")
     return WitnessedResponse(request, "completed")
 
@@ -105,9 +89,7 @@ async def hold(request):
 def hold_sync(request):
     _watch_request_finished(request)
     _tell(request, "started")
-    with socket.create_connection(("127.0.0.1", int(request.GET["witness"])), timeout=10) as conn:
-        conn.sendall(f"{request.GET['group']} hold\n".encode())
-        conn.makefile().readline()  # the test's "go"
+    hold(int(request.GET["meet"]), request.GET["group"])
     _tell(request, "completed")
     return WitnessedResponse(request, "completed")
 
@@ -122,7 +104,7 @@ def _meeting(request):
 
 def _where():
     # Which kind of code consumes the iterator: an event loop, or a thread without one.
-    return f"loop={'yes' if _loop_running() else 'no'}"
+    return f"loop={'yes' if _on_a_loop() else 'no'}"
 
 
 def _sync_chunks(request):
@@ -146,7 +128,7 @@ async def async_iterator(request):
 
 
 urlpatterns = [
-    path("hold/", hold),
+    path("hold/", hold_view),
     path("hold-sync/", hold_sync),
     path("sync-iterator/", sync_iterator),
     path("async-iterator/", async_iterator),

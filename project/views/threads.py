@@ -1,9 +1,9 @@
 """Where Django runs sync code: the views of the thread claims.
 
 Mounted at ``/threads/`` (project/urls.py mounts every view module with ``urlpatterns``).
-Every view answers with JSON saying which thread ran which part of it, as
-``threading.get_ident()`` values, plus the process's main thread, so a test can tell "the main
-thread", "the event loop's thread" and "a thread of its own" apart:
+Every view answers with JSON saying where each part of it ran (``project.evidence.where()``: the
+thread's ident and name, its event loop), plus the process's main thread, so a test can tell
+"the main thread", "the event loop's thread" and "a thread of its own" apart:
 
 - ``sync/``: a plain sync view (claims sync-views-under-asgi and async-client-faithful). It also
   reports the thread of the event loop that serves it, found by running a coroutine there with
@@ -16,67 +16,61 @@ thread", "the event loop's thread" and "a thread of its own" apart:
   deadlocks, the view still answers: it waits for the call only until nothing in the test can make
   progress any more (the meeting point's ``quiet``), then reports ``deadlocked``.
 - ``until-disconnect/?announce=PORT&label=L``: an async view that holds until nothing can make
-  progress any more, then completes, and reports (through the meeting point) whether it ran to
-  completion or was cancelled when the client went away.
+  progress any more, then completes, and tells the meeting point (group L) ``inside``, then
+  ``completed`` or ``cancelled`` (when the client went away).
 
 ``?meet=PORT&group=G&n=N`` makes the sync part block on the harness's meeting point
-(project/views/serving.py), so a test can prove that requests were inside at the same time.
+(project/evidence.py), so a test can prove that requests were inside at the same time.
 """
 
 import asyncio
-import socket
 import threading
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.http import JsonResponse
 from django.urls import path
 
-from project.evidence import aquiet, stamped
-from project.views.serving import _block_on_meeting
-
-def _where():
-    return {"thread": threading.get_ident(), "name": threading.current_thread().name}
+from project.evidence import aquiet, meet, meeting_args, stamped, tell, where
 
 
 def _meet_if_asked(request):
-    return _block_on_meeting(request) if "meet" in request.GET else None
+    return meet(*meeting_args(request)) if "meet" in request.GET else None
 
 
 async def _where_async():
-    return _where()
+    return where()
 
 
 def sync_view(request):
-    here = _where()
     return JsonResponse({
-        **here,
+        **where(),
         "main": threading.main_thread().ident,
-        "loop": async_to_sync(_where_async)()["thread"],
+        "loop_thread": async_to_sync(_where_async)()["thread"],
         "meeting": _meet_if_asked(request),
     })  # fmt: skip
 
 
 def _meet_where(request):
-    return {**_where(), "meeting": _meet_if_asked(request)}
+    return {**where(), "meeting": _meet_if_asked(request)}
 
 
 def _nested():
     # sync_to_async -> async_to_sync -> sync_to_async: where does the innermost call run?
     async def inner():
-        return await sync_to_async(_where)()
+        return await sync_to_async(where)()
 
-    return {"outer": _where(), "inner": async_to_sync(inner)()}
+    return {"outer": where(), "inner": async_to_sync(inner)()}
 
 
 async def sensitive_view(request):
-    first = await sync_to_async(_where)()
+    first = await sync_to_async(where)()
     met = await sync_to_async(_meet_where)(request)
-    second = await sync_to_async(_where)()
+    second = await sync_to_async(where)()
     nested = await sync_to_async(_nested)()
-    insensitive = await sync_to_async(_where, thread_sensitive=False)()
+    insensitive = await sync_to_async(where, thread_sensitive=False)()
     return JsonResponse({
         "main": threading.main_thread().ident,
-        "loop": _where(),
+        "loop": where(),
         "sensitive": [first, met, second, nested["outer"], nested["inner"]],
         "insensitive": insensitive,
         "meeting": met["meeting"],
@@ -110,23 +104,15 @@ def nested_asyncio_run(request):
     return JsonResponse({"outcome": outcome, "ran_on": ran_on, "view": threading.get_ident()})
 
 
-def _announce(request, suffix):
-    # A blocking loopback write of a few bytes: it must also work inside the CancelledError
-    # handler, where the task has been cancelled already.
-    port, label = int(request.GET["announce"]), request.GET["label"]
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(f"announce {label}-{suffix}\n".encode())
-        conn.recv(16)
-
-
 async def until_disconnect(request):
-    _announce(request, "inside")
+    port, label = int(request.GET["announce"]), request.GET["label"]
+    tell(port, label, "inside")
     try:
-        await aquiet(int(request.GET["announce"]))
+        await aquiet(port)
     except asyncio.CancelledError:
-        _announce(request, "cancelled")
+        tell(port, label, "cancelled")  # blocking: it works in the cancelled task too
         raise
-    _announce(request, "completed")
+    tell(port, label, "completed")
     return JsonResponse({"outcome": "completed"})
 
 

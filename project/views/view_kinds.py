@@ -21,7 +21,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import path
 from django.views import View
 
-from project.evidence import ameet
+from project.evidence import ameet, where
 
 # --- async-view-under-wsgi -------------------------------------------------------------------
 
@@ -40,11 +40,6 @@ def _loop_serial():
         return _LOOP_SERIALS[loop]
 
 
-def _this_thread():
-    thread = threading.current_thread()
-    return {"id": thread.ident, "name": thread.name}
-
-
 async def _meet(port, group, n):
     return await ameet(port, group, n), threading.get_ident()
 
@@ -59,13 +54,13 @@ async def _meetings(request, together):
         results = await asyncio.gather(*calls)
     else:
         results = [await call for call in calls]
-    view_thread = _this_thread()
+    view_thread = where()
     return JsonResponse({
         "meetings": [answer for answer, _ in results],
         "await_threads": sorted({thread for _, thread in results}),
         "view_thread": view_thread,
         # Where a thread-sensitive sync_to_async sends sync code from inside this view.
-        "sync_thread": await sync_to_async(_this_thread)(),
+        "sync_thread": await sync_to_async(where)(),
         "loop": _loop_serial(),
         "pid": os.getpid(),
     })  # fmt: skip
