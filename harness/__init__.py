@@ -1,14 +1,21 @@
-"""The spec's harness: claim records, real servers, the concurrency probe, and the pytest plugin.
+"""The spec's harness. Spec modules import what they use from one place, ``harness.spec``.
 
-- ``claims``   the claim record (DESIGN.md §1) and the registry of every claim in ``specs/``
-- ``env``      what the spec pins in its own process and in every server it starts
-- ``servers``  real server processes on 127.0.0.1, started, checked and always stopped
-- ``meeting``  the rendezvous point views call to prove that requests overlapped
-- ``probe``    fires concurrent requests and turns server-side stamps into evidence
+- ``spec``      everything a spec module uses, in one import
+- ``claims``    the claim record: quoted claim, statements, outcomes as data, derived verdicts
+- ``status``    the one status rule (passed, contradicted, error, not run) and the results schema
+- ``plugin``    statements in, verdicts out: collection checks, the verdict table, results JSON
+- ``results``   committed results per claim, the drift check, the cross-version matrix
+- ``render``    the README's verdict table, from the claim records
+- ``servers``   real server processes on 127.0.0.1, started, checked and always stopped
+- ``zygote``    the preloaded process the servers are forked from
+- ``meeting``   the meeting point: rendezvous, holds, and the events views report
+- ``progress``  waits that end on progress, not on a clock
+- ``protocol``  the wire protocol between views and harness (project/evidence.py is its other side)
+- ``probe``     fires requests and turns server-side stamps into evidence
 - ``inprocess`` Django's ASGI and WSGI handlers driven in this process, the way servers drive them
-- ``versions`` the one place Django-version differences are decided
-- ``plugin``   verdict table, results JSON, server output on failure
-- ``render``   README verdict table from the claim records
+- ``messages``  Django's, asgiref's and Python's messages that specs assert
+- ``versions``  the one place a Django version decides anything
+- ``env``       what the spec pins in its own process and in every server it starts
 
 Its own tests live in ``harness/tests``.
 """

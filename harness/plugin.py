@@ -228,6 +228,14 @@ class ServerRequest:
     config: ServerConfig = ServerConfig()
 
 
+def each_proves(argname, statements):
+    """Parametrize a test over ``argname`` where each value is evidence for its own statement:
+    ``@each_proves("form", {"lazy": CLAIM.statement("lazy"), "prefetched": ...})``."""
+    return pytest.mark.parametrize(
+        argname, [pytest.param(value, id=str(value), marks=mark) for value, mark in statements.items()]
+    )
+
+
 def serving(*servers, config=ServerConfig()):
     """Parametrize a test over real servers: ``@serving("uvicorn", "gunicorn-gthread")``, or
     with a config each: ``@serving(ServerRequest("uvicorn", ServerConfig(workers=2)), ...)``."""

@@ -39,6 +39,13 @@ def note(request, label):
     request.trail.append({"at": label, **where()})
 
 
+def trail(hit):
+    """The trail a response carries (``hit``: anything with ``headers`` and ``body``): the
+    middleware's header if it ran, else the probe view's own record."""
+    header = hit.headers.get(TRAIL_HEADER.lower())
+    return json.loads(header) if header else json.loads(hit.body)["trail"]
+
+
 def with_trail(request, response):
     response[TRAIL_HEADER] = json.dumps(request.trail)
     return response
@@ -79,8 +86,14 @@ class AsyncOnlyTrail:
 class DebugRequestLogToStderr:
     sync_capable = True
     async_capable = True  # no adaptation of its own: nothing to log for it
-    FORMAT = "[spec log] %(name)s %(levelname)s %(message)s"
+    PREFIX = "[spec log] "
+    FORMAT = PREFIX + "%(name)s %(levelname)s %(message)s"
     REASON = "django.request DEBUG records now go to stderr"
+
+    @classmethod
+    def lines(cls, output):
+        """What it made a server print: "django.request DEBUG <message>", one per record."""
+        return [line.split(cls.PREFIX, 1)[1] for line in output.splitlines() if cls.PREFIX in line]
 
     def __init__(self, get_response):
         handler = logging.StreamHandler(sys.stderr)

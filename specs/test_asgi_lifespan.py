@@ -17,10 +17,7 @@ and granian's ASGI lifespan handler catch the error and disable lifespan for the
 
 import pytest
 
-from harness.claims import Claim, Statement
-from harness.inprocess import handler
-from harness.plugin import serving
-from harness.servers import ASGI_SERVERS
+from harness.spec import ASGI_SERVERS, Claim, LIFESPAN_REJECTED, Statement, handler, serving
 
 CLAIM = Claim(
     id="django-asgi-lifespan",
@@ -49,7 +46,6 @@ CLAIM = Claim(
 )
 supports_lifespan = CLAIM.statement("supports-lifespan")
 
-REJECTED = "Django can only handle ASGI/HTTP connections, not lifespan."
 
 # What each server prints about it at start-up (None: it never sends a lifespan scope).
 REPORTED = {
@@ -75,7 +71,7 @@ async def test_asgi_handler_rejects_the_lifespan_scope():
 
     with pytest.raises(ValueError) as raised:
         await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
-    assert str(raised.value) == REJECTED
+    assert str(raised.value) == LIFESPAN_REJECTED
     assert sent == []  # not even lifespan.startup.failed: Django does not speak the protocol
 
 

@@ -44,13 +44,24 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, SimpleTestCase
 from django.test.client import AsyncClientHandler
 
-from harness import progress
-from harness.claims import Claim, Statement, When
-from harness.inprocess import asgi_get, handler, http_scope
-from harness.plugin import serving
-from harness.probe import Hit, Volley, fire, meeting_params
-from harness.servers import ASGI_SERVERS
-from harness.versions import by_version, requires_django
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    Hit,
+    Statement,
+    Volley,
+    WOULD_DEADLOCK,
+    When,
+    asgi_get,
+    by_version,
+    fire,
+    handler,
+    http_scope,
+    meeting_params,
+    progress,
+    requires_django,
+    serving,
+)
 
 NO_LISTENER = (
     "ASGIHandler does not listen for http.disconnect: behind a server too, the view runs to the end"
@@ -301,7 +312,7 @@ async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(mee
 @pytest.mark.parametrize(
     "route, outcome",
     [
-        ("AsyncClient", "RuntimeError: Single thread executor already being used, would deadlock"),
+        ("AsyncClient", f"RuntimeError: {WOULD_DEADLOCK}"),
         ("ASGIHandler", "deadlocked"),
     ],
 )

@@ -26,10 +26,16 @@ tox.ini (4.2 to 6.1).
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 
-from harness.claims import Claim, Statement
-from harness.plugin import serving
-from harness.probe import get
-from harness.servers import SERVERS, ServerConfig
+from harness.spec import (
+    ASYNC_UNSAFE,
+    Claim,
+    SERVERS,
+    ServerConfig,
+    Statement,
+    get,
+    not_awaitable,
+    serving,
+)
 from project.library.models import Author
 
 CLAIM = Claim(
@@ -80,8 +86,7 @@ false_turns_it_on = CLAIM.statement("false-turns-it-on")
 unsetting_turns_it_on = CLAIM.statement("unsetting-turns-it-on")
 
 UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
-GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
-NOT_AWAITABLE = "object Author can't be used in 'await' expression"
+NOT_AWAITABLE = not_awaitable("Author")
 UNSET = None
 
 # The value of DJANGO_ALLOW_ASYNC_UNSAFE -> is the check still on?
@@ -101,7 +106,7 @@ def check_is_on():
     try:
         count = Author.objects.count()
     except SynchronousOnlyOperation as error:
-        assert str(error) == GUARD_MESSAGE
+        assert str(error) == ASYNC_UNSAFE
         return True
     assert count == 0
     return False
@@ -147,7 +152,7 @@ def probe(server):
 
 
 # What the probe's `await Author.objects.get(...)` raises with the check on, and with it off.
-GUARDED = ("SynchronousOnlyOperation", GUARD_MESSAGE)
+GUARDED = ("SynchronousOnlyOperation", ASYNC_UNSAFE)
 UNGUARDED = ("TypeError", NOT_AWAITABLE)
 
 

@@ -28,11 +28,17 @@ from urllib.parse import urlencode
 
 import pytest
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, handler, serve_once
-from harness.plugin import serving
-from harness.probe import get, meeting_params
-from harness.servers import WSGI_SERVERS
+from harness.spec import (
+    Claim,
+    Statement,
+    WSGI_SERVERS,
+    asgi_get,
+    get,
+    handler,
+    meeting_params,
+    serve_once,
+    serving,
+)
 
 CLAIM = Claim(
     id="async-view-under-wsgi",

@@ -36,12 +36,25 @@ import uuid
 
 import pytest
 
-from harness import progress
-from harness.claims import SEED, Claim, Statement, When
-from harness.inprocess import asgi_get, handler
-from harness.plugin import ServerRequest, serving
-from harness.probe import Volley, fire, fire_sleeping, get, meeting_params
-from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    SEED,
+    ServerConfig,
+    ServerRequest,
+    Statement,
+    Volley,
+    WSGI_SERVERS,
+    When,
+    asgi_get,
+    fire,
+    fire_sleeping,
+    get,
+    handler,
+    meeting_params,
+    progress,
+    serving,
+)
 
 WSGI_OWN_LOOP = "async_to_sync gives each request's async view a loop and a thread of its own"
 

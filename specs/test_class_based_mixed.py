@@ -39,9 +39,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client, override_settings
 
-from harness.claims import Claim, Statement
-from harness.inprocess import handler, serve_once
-from harness.versions import by_version
+from harness.spec import Claim, Statement, by_version, handler, mixed_handlers, serve_once
 from project.views.view_kinds import MixedHandlers
 
 CLAIM = Claim(
@@ -94,7 +92,7 @@ mixed = CLAIM.statement("mixed-handlers")
 one_kind = CLAIM.statement("one-kind-works")
 defaults_exempt = CLAIM.statement("view-defaults-exempt")
 
-MIXED = "MixedHandlers HTTP handlers must either be all sync or all async."
+MIXED = mixed_handlers("MixedHandlers")
 BASE = "/view-kinds/class-based/"
 
 

@@ -44,12 +44,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness import progress
-from harness.claims import Claim, Statement, When
-from harness.inprocess import handler, http_scope
-from harness.plugin import serving
-from harness.servers import ASGI_SERVERS, WSGI_SERVERS
-from harness.versions import by_version, requires_django
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    Statement,
+    WSGI_SERVERS,
+    When,
+    by_version,
+    handler,
+    http_scope,
+    progress,
+    requires_django,
+    serving,
+)
 
 CLAIM = Claim(
     id="disconnect-cancels-async-view",

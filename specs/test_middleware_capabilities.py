@@ -39,7 +39,6 @@ middleware, and catches ``MiddlewareNotUsed`` with ``logger.debug("MiddlewareNot
 
 import asyncio
 import gc
-import json
 import threading
 import warnings
 
@@ -49,11 +48,19 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
 import project.middleware_catalogue as catalogue
-from harness.claims import Claim, Statement, When
-from harness.inprocess import asgi_get, wsgi_get
-from harness.plugin import serving
-from harness.probe import get
-from harness.servers import SERVERS, ServerConfig
+from harness.spec import (
+    Claim,
+    NO_CLOSERS,
+    SERVERS,
+    ServerConfig,
+    Statement,
+    When,
+    asgi_get,
+    get,
+    never_awaited,
+    serving,
+    wsgi_get,
+)
 
 CLAIM = Claim(
     id="middleware-capability-flags",
@@ -135,7 +142,6 @@ not_used = CLAIM.statement("not-used-dropped")
 
 M = "project.middleware_catalogue."
 PROBE = "/middleware-probe/"
-NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
 NOT_USED_REASON = "not needed in this deployment"
 
 interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
@@ -156,11 +162,6 @@ def drive(interface, app, path):
 
     hit, loop = asyncio.run(one())
     return hit, threading.get_ident(), loop
-
-
-def trail(hit):
-    header = hit.headers.get(catalogue.TRAIL_HEADER.lower())
-    return json.loads(header) if header else hit.json()["trail"]
 
 
 def place(point, handler_thread, handler_loop):
@@ -204,18 +205,16 @@ def test_no_flags_means_sync_only_and_works_everywhere(interface):
     app = build(interface, [M + "SyncTrail"])
     hit, thread, loop = drive(interface, app, PROBE + "sync/")
     assert hit.status == 200
-    middleware = [place(p, thread, loop) for p in trail(hit) if p["at"] != "view"]
+    middleware = [place(p, thread, loop) for p in catalogue.trail(hit) if p["at"] != "view"]
     assert middleware == UNFLAGGED[interface]
 
 
 # --- sync_and_async_middleware with an async __call__ ----------------------------------------
 
 HYBRIDS = {
-    "HybridAsyncCall": "coroutine 'HybridAsyncCall.__call__' was never awaited",
+    "HybridAsyncCall": never_awaited("HybridAsyncCall.__call__"),
     # convert_exception_to_response's async wrapper keeps the wrapped function's name (@wraps).
-    "hybrid_async_function": (
-        "coroutine 'hybrid_async_function.<locals>.middleware' was never awaited"
-    ),
+    "hybrid_async_function": never_awaited("hybrid_async_function.<locals>.middleware"),
 }
 hybrids = pytest.mark.parametrize("hybrid", HYBRIDS)
 views = pytest.mark.parametrize("view", ["async", "sync"])
@@ -253,7 +252,7 @@ def test_an_async_call_declared_hybrid_runs_on_the_loop_under_asgi(hybrid, view,
     assert request_log() == []  # nothing adapted for it
     hit, thread, loop = drive("asgi", app, f"{PROBE}{view}/")
     assert hit.status == 200
-    middleware = [place(p, thread, loop) for p in trail(hit) if p["at"] != "view"]
+    middleware = [place(p, thread, loop) for p in catalogue.trail(hit) if p["at"] != "view"]
     assert middleware == [(f"{hybrid} before", "handler's thread", "handler's loop"),
                           (f"{hybrid} after", "handler's thread", "handler's loop")]  # fmt: skip
 
@@ -274,7 +273,7 @@ def test_the_documented_branch_works_under_both_unadapted(interface, view, reque
     assert request_log() == []
     hit, thread, loop = drive(interface, app, f"{PROBE}{view}/")
     assert hit.status == 200
-    assert place(trail(hit)[0], thread, loop) == DOCUMENTED[interface]
+    assert place(catalogue.trail(hit)[0], thread, loop) == DOCUMENTED[interface]
 
 
 # --- MiddlewareNotUsed -----------------------------------------------------------------------
@@ -308,23 +307,19 @@ def test_middleware_not_used_is_dropped_and_logged_only_with_debug(interface, de
     assert request_log() == [("django.request", "DEBUG", message) for message in expected]
     hit, _, _ = drive(interface, app, PROBE + "async/")
     assert hit.status == 200
-    assert [p["at"] for p in trail(hit)] == ["SyncTrail before", "view", "SyncTrail after"]
+    assert [p["at"] for p in catalogue.trail(hit)] == ["SyncTrail before", "view", "SyncTrail after"]
 
 
 # --- on real servers ------------------------------------------------------------------------
-
-
-def interface_of(server):
-    return SERVERS[server.name].interface
 
 
 @hybrid_any_call
 @serving(*SERVERS, config=ServerConfig(stack="catalogue-hybrid-async-call"))
 def test_an_async_call_declared_hybrid_on_a_server(server, evidence):
     hit = get(server.url, PROBE + "async/")
-    if interface_of(server) == "asgi":
+    if server.kind.interface == "asgi":
         assert hit.status == 200
-        before = trail(hit)[0]
+        before = catalogue.trail(hit)[0]
         assert (before["at"], before["loop"] is not None) == ("HybridAsyncCall before", True)
     else:
         assert hit.status == 500
@@ -332,7 +327,6 @@ def test_an_async_call_declared_hybrid_on_a_server(server, evidence):
     evidence(f"{server.name} HybridAsyncCall", status=hit.status)
 
 
-SPEC_LOG = "[spec log] django.request DEBUG "
 CAPABILITIES_LOG = {
     "wsgi": [f"MiddlewareNotUsed({M + 'DebugRequestLogToStderr'!r}): "
              f"{catalogue.DebugRequestLogToStderr.REASON}", NOT_USED_QUIET, NOT_USED_REASONED],
@@ -351,7 +345,6 @@ def test_documented_pattern_and_not_used_on_a_server(server):
     hit = get(server.url, PROBE + "async/")
     assert hit.status == 200
     branch = {"asgi": "documented_hybrid async", "wsgi": "documented_hybrid sync"}
-    assert trail(hit)[0]["at"] == branch[interface_of(server)]
-    logged = [line.split(SPEC_LOG, 1)[1] for line in server.output().splitlines()
-              if SPEC_LOG in line]  # fmt: skip
-    assert logged == CAPABILITIES_LOG[interface_of(server)]
+    assert catalogue.trail(hit)[0]["at"] == branch[server.kind.interface]
+    logged = catalogue.DebugRequestLogToStderr.lines(server.output())
+    assert logged == [f"django.request DEBUG {m}" for m in CAPABILITIES_LOG[server.kind.interface]]

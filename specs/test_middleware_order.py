@@ -44,11 +44,21 @@ import pytest
 from django.test import AsyncClient, Client
 
 import project.middleware
-from harness.claims import SEED, Claim, Statement
-from harness.inprocess import handler, middleware_stack, serve_once
-from harness.plugin import serving
-from harness.probe import get
-from harness.servers import SERVERS, ServerConfig
+from harness.spec import (
+    Claim,
+    NO_CLOSERS,
+    SEED,
+    SERVERS,
+    ServerConfig,
+    Statement,
+    each_proves,
+    get,
+    handler,
+    middleware_stack,
+    never_awaited,
+    serve_once,
+    serving,
+)
 
 CLAIM = Claim(
     id="middleware-order",
@@ -129,8 +139,7 @@ prints_nested = CLAIM.statement("prints-nested")
 documented_nests = CLAIM.statement("documented-nests")
 
 SYNC, ASYNC, DOCUMENTED = "SyncMiddleware", "AsyncMiddleware", "DocumentedAsyncMiddleware"
-NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
-NEVER_AWAITED = "coroutine 'AsyncMiddleware.__call__' was never awaited"
+NEVER_AWAITED = never_awaited("AsyncMiddleware.__call__")
 
 
 @dataclass(frozen=True)
@@ -196,9 +205,7 @@ REQUEST_STATEMENT = {
     "documented": documented_nests,
     "documented-reversed": documented_nests,
 }
-request_stacks = pytest.mark.parametrize(
-    "stack", [pytest.param(stack, id=stack, marks=REQUEST_STATEMENT[stack]) for stack in EXPECTED]
-)
+request_stacks = each_proves("stack", REQUEST_STATEMENT)
 
 
 @init_in_order

@@ -34,11 +34,21 @@ from urllib.parse import urlencode
 import pytest
 from asgiref.sync import sync_to_async
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, handler, serve_once
-from harness.plugin import serving
-from harness.probe import meeting_params, fire, get, max_in_flight
-from harness.servers import ASGI_SERVERS, WSGI_SERVERS, ServerConfig
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    ServerConfig,
+    Statement,
+    WSGI_SERVERS,
+    asgi_get,
+    fire,
+    get,
+    handler,
+    max_in_flight,
+    meeting_params,
+    serve_once,
+    serving,
+)
 from project.library.models import Author
 from project.views.orm_async import PROBE_AUTHOR, gather_probes
 

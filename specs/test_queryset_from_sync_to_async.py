@@ -29,8 +29,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models.query import QuerySet
 
-from harness.claims import Claim, Statement
-from harness.inprocess import assert_view_outcome
+from harness.spec import ASYNC_UNSAFE, Claim, Statement, assert_view_outcome, each_proves
 from project.library.models import Author
 
 CLAIM = Claim(
@@ -90,7 +89,6 @@ list_in_thread = CLAIM.statement("list-in-thread")
 async_for = CLAIM.statement("async-for")
 aiterator = CLAIM.statement("aiterator")
 
-GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 NAMES = ["Ada", "Grace"]
 
 # Everything that evaluates a QuerySet in plain (sync) Python.
@@ -126,7 +124,7 @@ async def test_evaluating_it_in_async_code_raises(authors, query_threads, evalua
     qs = await returned_queryset()
     with pytest.raises(SynchronousOnlyOperation) as raised:
         evaluate(qs)
-    assert str(raised.value) == GUARD_MESSAGE
+    assert str(raised.value) == ASYNC_UNSAFE
     # The query was attempted here, on the loop's thread, and stopped at the cursor.
     frames = raised.traceback
     assert frames[-1].frame.code.name == "inner"
@@ -162,7 +160,7 @@ async def test_aiterator_works_but_leaves_the_queryset_unevaluated(authors, quer
     assert len(query_threads) == 1 and query_threads[0] != threading.get_ident()
     with pytest.raises(SynchronousOnlyOperation) as raised:
         list(qs)
-    assert str(raised.value) == GUARD_MESSAGE
+    assert str(raised.value) == ASYNC_UNSAFE
 
 
 EXPECTED_VIEWS = {
@@ -180,13 +178,11 @@ VIEW_STATEMENTS = {
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
-@pytest.mark.parametrize(
-    "form", [pytest.param(form, marks=VIEW_STATEMENTS[form]) for form in EXPECTED_VIEWS]
-)
+@each_proves("form", VIEW_STATEMENTS)
 def test_async_view(authors, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]
     hit = assert_view_outcome(
         interface, f"/orm-async/queryset/{form}/", status, body, caplog,
-        error=(SynchronousOnlyOperation, GUARD_MESSAGE),
+        error=(SynchronousOnlyOperation, ASYNC_UNSAFE),
     )  # fmt: skip
     evidence(f"{interface} view {form}", status=hit.status)

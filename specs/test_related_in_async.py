@@ -33,9 +33,16 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import NotSupportedError
 
-from harness.claims import Claim, Statement, When
-from harness.inprocess import assert_view_outcome
-from harness.versions import requires_django
+from harness.spec import (
+    ASYNC_UNSAFE,
+    Claim,
+    NO_PREFETCH_IN_AITERATOR,
+    Statement,
+    When,
+    assert_view_outcome,
+    each_proves,
+    requires_django,
+)
 from project.library.models import Author, Book
 
 CLAIM = Claim(
@@ -119,9 +126,7 @@ reverse_async_forms = CLAIM.statement("reverse-async-forms")
 reverse_prefetched = CLAIM.statement("reverse-prefetched")
 aiterator_prefetches = CLAIM.statement("aiterator-prefetches")
 
-GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
 TITLES = ["Notes", "Sketch"]
-NO_PREFETCH = "Using QuerySet.aiterator() after prefetch_related() is not supported."
 
 
 @pytest.fixture
@@ -133,7 +138,7 @@ def ada():
 
 
 def assert_guard(raised):
-    assert str(raised.value) == GUARD_MESSAGE
+    assert str(raised.value) == ASYNC_UNSAFE
     frames = raised.traceback
     assert frames[-1].frame.code.name == "inner"
     assert frames[-1].path.as_posix().endswith("django/utils/asyncio.py")
@@ -236,7 +241,7 @@ async def test_aiterator_prefetches(ada, query_threads):
 async def test_aiterator_refuses_prefetch_related(ada):
     with pytest.raises(NotSupportedError) as raised:
         [a async for a in Author.objects.prefetch_related("books").aiterator()]
-    assert str(raised.value) == NO_PREFETCH
+    assert str(raised.value) == NO_PREFETCH_IN_AITERATOR
 
 
 # --- Django 6.1's fetch modes ----------------------------------------------------------------
@@ -292,13 +297,11 @@ VIEW_STATEMENTS = {
 
 
 @pytest.mark.parametrize("interface", ["asgi", "wsgi"])
-@pytest.mark.parametrize(
-    "form", [pytest.param(form, marks=VIEW_STATEMENTS[form]) for form in EXPECTED_VIEWS]
-)
+@each_proves("form", VIEW_STATEMENTS)
 def test_async_view(ada, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]
     hit = assert_view_outcome(
         interface, f"/orm-async/related/{form}/", status, body, caplog,
-        error=(SynchronousOnlyOperation, GUARD_MESSAGE), query="title=Notes&name=Ada",
+        error=(SynchronousOnlyOperation, ASYNC_UNSAFE), query="title=Notes&name=Ada",
     )  # fmt: skip
     evidence(f"{interface} view {form}", status=hit.status)

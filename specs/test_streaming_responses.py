@@ -48,12 +48,20 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.claims import Claim, Statement, When
-from harness.inprocess import handler, http_scope
-from harness.plugin import serving
-from harness.protocol import meet_line
-from harness.servers import SERVERS
-from harness.versions import by_version
+from harness.spec import (
+    ASYNC_ITERATOR_UNDER_WSGI,
+    Claim,
+    SERVERS,
+    SYNC_ITERATOR_UNDER_ASGI,
+    Statement,
+    When,
+    by_version,
+    each_proves,
+    handler,
+    http_scope,
+    meet_line,
+    serving,
+)
 
 CLAIM = Claim(
     id="streaming-response-iterators",
@@ -111,29 +119,19 @@ CLAIM = Claim(
     ),
 )
 # Each iterator kind is its own statement: the marks go on the ``kind`` parameter.
-KINDS = pytest.mark.parametrize(
+KINDS = each_proves(
     "kind",
-    [
-        pytest.param("sync", marks=CLAIM.statement("sync-iterator-streamed")),
-        pytest.param("async", marks=CLAIM.statement("async-iterator-streamed")),
-    ],
-)
+    {"sync": CLAIM.statement("sync-iterator-streamed"),
+     "async": CLAIM.statement("async-iterator-streamed")},
+)  # fmt: skip
 
 PATHS = {"sync": "/streaming/sync-iterator/", "async": "/streaming/async-iterator/"}
-SYNC_UNDER_ASGI = (
-    "StreamingHttpResponse must consume synchronous iterators in order to serve them "
-    "asynchronously. Use an asynchronous iterator instead."
-)
-ASYNC_UNDER_WSGI = (
-    "StreamingHttpResponse must consume asynchronous iterators in order to serve them "
-    "synchronously. Use a synchronous iterator instead."
-)
 # (interface, iterator kind) -> the warning, or None when that kind is the interface's own.
 WARNING = {
     ("asgi", "async"): None,
-    ("asgi", "sync"): SYNC_UNDER_ASGI,
+    ("asgi", "sync"): SYNC_ITERATOR_UNDER_ASGI,
     ("wsgi", "sync"): None,
-    ("wsgi", "async"): ASYNC_UNDER_WSGI,
+    ("wsgi", "async"): ASYNC_ITERATOR_UNDER_WSGI,
 }
 # Where the in-process warning points: Django 5.2 added stacklevel=2 (the iterating caller).
 WARNED_FROM = by_version({

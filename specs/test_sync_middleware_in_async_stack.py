@@ -38,7 +38,6 @@ gives the ``django`` logger level INFO.
 """
 
 import asyncio
-import json
 import logging
 import threading
 import urllib.parse
@@ -49,12 +48,20 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, wsgi_get
-from harness.plugin import serving
-from harness.probe import fire, get, meeting_params
-from harness.servers import ASGI_SERVERS, SERVERS, ServerConfig
-from project.middleware_catalogue import TRAIL_HEADER, DebugRequestLogToStderr
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    SERVERS,
+    ServerConfig,
+    Statement,
+    asgi_get,
+    fire,
+    get,
+    meeting_params,
+    serving,
+    wsgi_get,
+)
+from project.middleware_catalogue import DebugRequestLogToStderr, trail
 
 CLAIM = Claim(
     id="sync-middleware-in-async-stack",
@@ -119,7 +126,6 @@ debug_alone = CLAIM.statement("debug-alone-shows-it")
 M = "project.middleware_catalogue."
 SYNC_TRAIL, ASYNC_ONLY = M + "SyncTrail", M + "AsyncOnlyTrail"
 PROBE = "/middleware-probe/"
-SPEC_LOG = "[spec log] "  # DebugRequestLogToStderr's prefix on a server's stderr
 
 
 def async_adapted(path):
@@ -134,12 +140,6 @@ def build(interface, middleware, debug):
     """A handler built as a server builds it at start, with these settings."""
     with override_settings(MIDDLEWARE=middleware, DEBUG=debug):
         return {"asgi": ASGIHandler, "wsgi": WSGIHandler}[interface]()
-
-
-def trail(hit):
-    """Where the request ran: the middleware's header if it ran, else the view's own record."""
-    header = hit.headers.get(TRAIL_HEADER.lower())
-    return json.loads(header) if header else hit.json()["trail"]
 
 
 # --- what is logged, in process -----------------------------------------------------------
@@ -306,21 +306,16 @@ SERVER_LOG = {
 
 
 def spec_log(server):
-    return [line.split(SPEC_LOG, 1)[1] for line in server.output().splitlines()
-            if SPEC_LOG in line]  # fmt: skip
-
-
-def interface_of(server):
-    return SERVERS[server.name].interface
+    return DebugRequestLogToStderr.lines(server.output())
 
 
 @logs_with_debug
 @serving(*SERVERS, config=LOGGED)
 def test_what_a_server_logs_and_when(server):
-    assert spec_log(server) == SERVER_LOG[interface_of(server)]
+    assert spec_log(server) == SERVER_LOG[server.kind.interface]
     for _ in range(2):
         assert get(server.url, PROBE + "async/").status == 200
-    assert spec_log(server) == SERVER_LOG[interface_of(server)]
+    assert spec_log(server) == SERVER_LOG[server.kind.interface]
 
 
 @adapts
@@ -336,7 +331,7 @@ def test_where_requests_run_on_a_server(server, evidence):
         assert before["thread"] == after["thread"]
         assert before["loop"] is None and after["loop"] is None
         assert view["loop"] is not None and view["thread"] != before["thread"]
-    if interface_of(server) == "asgi":
+    if server.kind.interface == "asgi":
         # One loop, on the server's main thread, ran every view; the middleware never did.
         assert len({(p["view"]["thread"], p["view"]["loop"]) for p in trails}) == 1
         assert [(p["view"]["main_thread"], p[BEFORE]["main_thread"]) for p in trails] == [

@@ -28,11 +28,18 @@ from urllib.parse import urlencode
 
 import pytest
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, handler
-from harness.plugin import serving
-from harness.probe import Volley, fire, get, meeting_params
-from harness.servers import ASGI_SERVERS
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    Statement,
+    Volley,
+    asgi_get,
+    fire,
+    get,
+    handler,
+    meeting_params,
+    serving,
+)
 
 CLAIM = Claim(
     id="sync-views-under-asgi",

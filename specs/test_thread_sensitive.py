@@ -45,11 +45,19 @@ import threading
 import pytest
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, async_to_sync, sync_to_async
 
-from harness.claims import Claim, Statement
-from harness.inprocess import handler, serve_once
-from harness.plugin import serving
-from harness.probe import fire, get
-from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS
+from harness.spec import (
+    ASGI_SERVERS,
+    Claim,
+    SERVERS,
+    Statement,
+    WOULD_DEADLOCK,
+    WSGI_SERVERS,
+    fire,
+    get,
+    handler,
+    serve_once,
+    serving,
+)
 
 CLAIM = Claim(
     id="thread-sensitive-sync-to-async",
@@ -115,7 +123,6 @@ would_deadlock_error = CLAIM.statement("would-deadlock-error")
 would_deadlock_error_in_a_view = CLAIM.statement("would-deadlock-error-in-a-view")
 
 N = 3
-DEADLOCK = "Single thread executor already being used, would deadlock"
 
 
 def ident():
@@ -267,7 +274,7 @@ async def test_thread_sensitive_call_under_a_new_loop_raises(spawn):
     with pytest.raises(RuntimeError) as raised:
         await sync_to_async(outer)()
     assert type(raised.value) is RuntimeError
-    assert str(raised.value) == DEADLOCK
+    assert str(raised.value) == WOULD_DEADLOCK
     assert raised.traceback[-1].frame.code.name == "__call__"
     assert raised.traceback[-1].path.as_posix().endswith("asgiref/sync.py")
     assert ran == []

@@ -41,8 +41,17 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connections, transaction
 from django.test import override_settings
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, handler, serve_once, server_error_record
+from harness.spec import (
+    ASYNC_UNSAFE,
+    Claim,
+    NO_ASYNC_WITH,
+    NO_ATOMIC_REQUESTS,
+    Statement,
+    asgi_get,
+    handler,
+    serve_once,
+    server_error_record,
+)
 from project.library.models import Author, Book
 from project.views.transactions import Rollback
 
@@ -115,9 +124,6 @@ atomic_requests_async = CLAIM.statement("atomic-requests")
 atomic_requests_sync = CLAIM.statement("atomic-requests-sync-views")
 non_atomic_requests = CLAIM.statement("non-atomic-requests")
 
-GUARD_MESSAGE = "You cannot call this from an async context - use a thread or sync_to_async."
-NO_ASYNC_WITH = "'Atomic' object does not support the asynchronous context manager protocol"
-NO_ATOMIC_REQUESTS = "You cannot use ATOMIC_REQUESTS with async views."
 
 interfaces = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
@@ -152,7 +158,7 @@ async def test_atomic_block_raises_on_entry_where_a_loop_runs():
     with pytest.raises(SynchronousOnlyOperation) as raised:
         with transaction.atomic():
             pytest.fail("the block's body ran")
-    assert str(raised.value) == GUARD_MESSAGE
+    assert str(raised.value) == ASYNC_UNSAFE
     # Atomic.__enter__ asks for the autocommit state, which needs a connection: the guard is on
     # ensure_connection(). (Django's test framework wraps ensure_connection in a frame of its own
     # in django/test/testcases.py; that one is left out.)
@@ -178,7 +184,7 @@ def test_async_view_with_atomic_block_answers_500(interface, request_errors, evi
     path = "/transactions/atomic-block/"
     hit = serve_once(interface, handler(interface), path, "name=claimed")
     assert hit.status == 500
-    assert request_errors(path) == [(SynchronousOnlyOperation, GUARD_MESSAGE)]
+    assert request_errors(path) == [(SynchronousOnlyOperation, ASYNC_UNSAFE)]
     assert names() == []
     evidence(f"{interface} atomic block in async view", status=hit.status,
              raised="SynchronousOnlyOperation")  # fmt: skip

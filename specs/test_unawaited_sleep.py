@@ -26,11 +26,17 @@ import warnings
 
 import pytest
 
-from harness.claims import SEED, Claim, Statement
-from harness.inprocess import asgi_get, handler
-from harness.plugin import serving
-from harness.probe import get
-from harness.servers import SERVERS
+from harness.spec import (
+    Claim,
+    SEED,
+    SERVERS,
+    Statement,
+    asgi_get,
+    get,
+    handler,
+    never_awaited,
+    serving,
+)
 
 CLAIM = Claim(
     id="unawaited-asyncio-sleep",
@@ -74,7 +80,7 @@ created_not_run = CLAIM.statement("created-not-run")
 view_hangs = CLAIM.statement("view-hangs")
 
 ASKED = 3.0  # the quiz's own duration: if the view did wait, these tests would see it
-NEVER_AWAITED = "coroutine 'sleep' was never awaited"
+NEVER_AWAITED = never_awaited("sleep")
 
 
 def seconds(hit):

@@ -42,11 +42,21 @@ import warnings
 
 import pytest
 
-from harness.claims import Claim, Statement
-from harness.inprocess import asgi_get, handler, serve_once, server_error_record
-from harness.plugin import serving
-from harness.probe import get
-from harness.servers import SERVERS, ServerConfig
+from harness.spec import (
+    Claim,
+    NO_CLOSERS,
+    SERVERS,
+    STILL_A_COROUTINE,
+    ServerConfig,
+    Statement,
+    asgi_get,
+    get,
+    handler,
+    never_awaited,
+    serve_once,
+    server_error_record,
+    serving,
+)
 from project.views import view_kinds
 
 CLAIM = Claim(
@@ -106,9 +116,7 @@ render_coroutine_awaited = CLAIM.statement("render-coroutine-awaited")
 BASE = "/view-kinds/coroutine/"
 RETURNED = ["async-returns-coroutine", "sync-returns-coroutine"]  # the claim, as people write it
 AWAITED = ["async-awaits", "marked-returns-coroutine"]  # what Django does await
-NEVER_AWAITED = "coroutine 'greeting' was never awaited"
-STILL_A_COROUTINE = "Response is still a coroutine."
-NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
+NEVER_AWAITED = never_awaited("greeting")
 
 
 def unawaited_message(case):

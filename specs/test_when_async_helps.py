@@ -29,10 +29,16 @@ on that request's own thread; an async view is awaited on the loop. Under WSGI,
 
 import pytest
 
-from harness.claims import SEED, Claim, Statement, When
-from harness.plugin import serving
-from harness.probe import fire
-from harness.servers import SERVERS, ServerConfig
+from harness.spec import (
+    Claim,
+    SEED,
+    SERVERS,
+    ServerConfig,
+    Statement,
+    When,
+    fire,
+    serving,
+)
 
 CLAIM = Claim(
     id="async-helps-io-not-cpu",

@@ -1,0 +1,58 @@
+"""The messages Django, asgiref and Python give that the spec asserts, defined once, each beside
+what produces it. Specs compare them exactly: a changed message is a changed behaviour.
+"""
+
+# django.utils.asyncio.async_unsafe: SynchronousOnlyOperation, raised by every guarded database
+# call made where an event loop runs.
+ASYNC_UNSAFE = "You cannot call this from an async context - use a thread or sync_to_async."
+
+# django.core.handlers.base.BaseHandler.get_response / get_response_async: an AttributeError when
+# what came back is a coroutine, not a response (response._resource_closers.append(...)).
+NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
+
+# django.core.handlers.base.BaseHandler._get_response_async: a response's render() returned a
+# coroutine.
+STILL_A_COROUTINE = "Response is still a coroutine."
+
+# django.core.handlers.asgi.ASGIHandler.__call__, for a lifespan scope.
+LIFESPAN_REJECTED = "Django can only handle ASGI/HTTP connections, not lifespan."
+
+# django.core.handlers.base.BaseHandler.make_view_atomic, for an async view with ATOMIC_REQUESTS.
+NO_ATOMIC_REQUESTS = "You cannot use ATOMIC_REQUESTS with async views."
+
+# django.db.models.query.QuerySet.aiterator, before Django 5.0.
+NO_PREFETCH_IN_AITERATOR = "Using QuerySet.aiterator() after prefetch_related() is not supported."
+
+# django.http.response.StreamingHttpResponse.__aiter__ / __iter__: the Warning for an iterator of
+# the other kind, which Django then consumes in full.
+SYNC_ITERATOR_UNDER_ASGI = (
+    "StreamingHttpResponse must consume synchronous iterators in order to serve them "
+    "asynchronously. Use an asynchronous iterator instead."
+)
+ASYNC_ITERATOR_UNDER_WSGI = (
+    "StreamingHttpResponse must consume asynchronous iterators in order to serve them "
+    "synchronously. Use a synchronous iterator instead."
+)
+
+# asgiref.sync.SyncToAsync.__call__: a thread-sensitive call from a new event loop on the thread
+# that the one-thread executor is already running.
+WOULD_DEADLOCK = "Single thread executor already being used, would deadlock"
+
+
+def mixed_handlers(class_name):
+    """django.views.generic.base.View.view_is_async: ImproperlyConfigured."""
+    return f"{class_name} HTTP handlers must either be all sync or all async."
+
+
+def never_awaited(name):
+    """Python's RuntimeWarning when a coroutine is destroyed unawaited."""
+    return f"coroutine '{name}' was never awaited"
+
+
+def not_awaitable(class_name):
+    """Python's TypeError for ``await`` on an object that is not awaitable."""
+    return f"object {class_name} can't be used in 'await' expression"
+
+
+# Python's TypeError for ``async with`` on transaction.atomic().
+NO_ASYNC_WITH = "'Atomic' object does not support the asynchronous context manager protocol"

@@ -1,0 +1,62 @@
+"""Everything a spec module uses from the harness, in one import.
+
+    from harness.spec import Claim, Statement, When, serving, fire, get, ...
+
+- the record: ``Claim``, ``Statement``, ``When``, ``SEED`` (harness/claims.py);
+- evidence for one statement per parameter value: ``each_proves``;
+- real servers: ``serving``, ``ServerRequest``, ``ServerConfig``, ``SERVERS``, ``ASGI_SERVERS``,
+  ``WSGI_SERVERS`` (harness/plugin.py, harness/servers.py), with the ``server`` and ``meeting``
+  fixtures;
+- evidence from requests: ``get``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
+  ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
+- Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
+  ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``
+  (harness/inprocess.py);
+- versions: ``by_version``, ``requires_django`` (harness/versions.py);
+- the messages specs assert (harness/messages.py).
+"""
+
+from harness import progress
+from harness.claims import SEED, Claim, Statement, When
+from harness.inprocess import (
+    asgi_get,
+    assert_view_outcome,
+    handler,
+    http_scope,
+    middleware_stack,
+    serve_once,
+    server_error_record,
+    wsgi_get,
+)
+from harness.messages import (
+    ASYNC_ITERATOR_UNDER_WSGI,
+    ASYNC_UNSAFE,
+    LIFESPAN_REJECTED,
+    NO_ASYNC_WITH,
+    NO_ATOMIC_REQUESTS,
+    NO_CLOSERS,
+    NO_PREFETCH_IN_AITERATOR,
+    STILL_A_COROUTINE,
+    SYNC_ITERATOR_UNDER_ASGI,
+    WOULD_DEADLOCK,
+    mixed_handlers,
+    never_awaited,
+    not_awaitable,
+)
+from harness.plugin import ServerRequest, each_proves, serving
+from harness.probe import Hit, Volley, fire, fire_sleeping, get, max_in_flight, meeting_params
+from harness.protocol import meet_line
+from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig
+from harness.versions import by_version, requires_django
+
+__all__ = [
+    "ASGI_SERVERS", "ASYNC_ITERATOR_UNDER_WSGI", "ASYNC_UNSAFE", "Claim", "Hit",
+    "LIFESPAN_REJECTED", "NO_ASYNC_WITH", "NO_ATOMIC_REQUESTS", "NO_CLOSERS",
+    "NO_PREFETCH_IN_AITERATOR", "SEED", "SERVERS", "STILL_A_COROUTINE", "SYNC_ITERATOR_UNDER_ASGI",
+    "ServerConfig", "ServerRequest", "Statement", "Volley", "WOULD_DEADLOCK", "WSGI_SERVERS",
+    "When", "asgi_get", "assert_view_outcome", "by_version", "each_proves", "fire",
+    "fire_sleeping", "get",
+    "handler", "http_scope", "max_in_flight", "meet_line", "meeting_params", "middleware_stack",
+    "mixed_handlers", "never_awaited", "not_awaitable", "progress", "requires_django",
+    "serve_once", "server_error_record", "serving", "wsgi_get",
+]  # fmt: skip
