@@ -31,10 +31,6 @@ def django_version_text():
     return ".".join(str(part) for part in django.VERSION[:3])
 
 
-def django_version():
-    return django.VERSION[:2]
-
-
 def in_spec(spec, version):
     """Is ``version`` (e.g. "5.0.2" or "5.0") inside ``spec`` (e.g. ">=5.0,<5.0.2")?"""
     current = parse(version)
