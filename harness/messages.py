@@ -38,6 +38,12 @@ ASYNC_ITERATOR_UNDER_WSGI = (
 # that the one-thread executor is already running.
 WOULD_DEADLOCK = "Single thread executor already being used, would deadlock"
 
+# asgiref.sync.AsyncToSync.__call__, when the calling thread has a running event loop.
+ASYNC_TO_SYNC_IN_LOOP = (
+    "You cannot use AsyncToSync in the same thread as an async event loop - just await the async "
+    "function directly."
+)
+
 
 def mixed_handlers(class_name):
     """django.views.generic.base.View.view_is_async: ImproperlyConfigured."""
