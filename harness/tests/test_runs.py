@@ -170,10 +170,8 @@ HOSTILE_TESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def start_runs(base):
     """Every run of this module, started at once: they are independent and mostly wait."""
-    base = tmp_path_factory.mktemp("runs")
     started = {mode: (base / mode, start_pytest(base / mode, mode.split("-")[0]))
                for mode in ("report", "unmarked", "hang-ctrl-c", "hang-kill")}  # fmt: skip
     started["hostile"] = (base, subprocess.Popen(
@@ -181,6 +179,15 @@ def runs(tmp_path_factory):
         cwd=ROOT, env={**os.environ, **HOSTILE}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     ))  # fmt: skip
+    return started
+
+
+EARLY = {}  # runs started when the session's collection ended (harness/tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    started = EARLY.pop("runs", None) or start_runs(tmp_path_factory.mktemp("runs"))
     yield started
     for run_dir, proc in started.values():
         if proc.poll() is None:  # a run no test waited for (e.g. its tests went to another worker)
