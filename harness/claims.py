@@ -235,6 +235,13 @@ class Claim:
         ]  # fmt: skip
 
     def as_dict(self):
+        cached = self.__dict__.get("_as_dict")
+        if cached is None:
+            cached = self._record()
+            object.__setattr__(self, "_as_dict", cached)
+        return cached
+
+    def _record(self):
         return {
             "id": self.id, "source": self.source, "url": self.url, "claim": self.claim,
             "verdict": self.verdict, "mechanism": self.mechanism, "docs": self.docs,

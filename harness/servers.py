@@ -525,6 +525,11 @@ def stop_servers(servers, prompt=True):
     groups = [server.proc.pid for server in servers]
     while running_groups(groups) and time.monotonic() < deadline:
         time.sleep(0.01)
+    for server in servers:  # and its exit has been reported (poll() says so from here on)
+        try:
+            server.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
     with _LIVE_LOCK:
         _LIVE.difference_update(servers)
 
@@ -590,6 +595,7 @@ class ServerPool:
     def __init__(self):
         self._servers = {}
         self._failures = {}
+        self._starting = {}  # key -> the thread starting it (prewarm)
 
     def get(self, name, config=ServerConfig()):
         kind = SERVERS[name]
@@ -597,6 +603,9 @@ class ServerPool:
         if reason:
             raise ServerMissing(reason)
         key = (name, config)
+        starting = self._starting.pop(key, None)
+        if starting is not None:
+            starting.join()
         if key not in self._servers and key not in self._failures:
             self._start(key)
         if key in self._failures:
@@ -604,44 +613,25 @@ class ServerPool:
         return self._servers[key]
 
     def running(self):
-        """The servers this pool has started and not yet stopped."""
+        """The servers this pool has started and not yet stopped (once those still starting
+        have started)."""
+        for thread in list(self._starting.values()):
+            thread.join()
         return list(self._servers.values())
 
     def prewarm(self, keys):
-        """Start these (name, config) servers side by side; errors surface in ``get``.
-
-        Processes are launched from this (the main) thread, because PR_SET_PDEATHSIG follows the
-        launching thread; only the waiting for readiness runs in parallel threads.
+        """Start these (name, config) servers side by side, in the background: each test waits
+        only for its own (``get``), so tests run while the rest are still starting. Errors
+        surface in ``get``. (The zygote is every server's parent, so any thread may start one.)
         """
-        launched = {}
         for key in keys:
-            name, config = key
-            if key in self._servers or SERVERS[name].missing_reason():
+            name, _ = key
+            if key in self._servers or key in self._starting or SERVERS[name].missing_reason():
                 continue
-            try:
-                launched[key] = ServerProcess(SERVERS[name], config).launch()
-            except ValueError as error:
-                self._failures[key] = str(error)
-
-        port_taken = []
-
-        def wait(key, server):
-            try:
-                self._servers[key] = server.wait_ready(retry=False)
-            except ServerStartError as error:
-                server.close()
-                if _BIND_FAILURE.search(str(error)):
-                    port_taken.append(key)
-                else:
-                    self._failures[key] = str(error)
-
-        waiters = [threading.Thread(target=wait, args=item) for item in launched.items()]
-        for thread in waiters:
+            thread = threading.Thread(target=self._start, args=(key,), daemon=True,
+                                      name=f"start-{name}")  # fmt: skip
+            self._starting[key] = thread
             thread.start()
-        for thread in waiters:
-            thread.join()
-        for key in port_taken:  # lost a race for its port: once more, from this thread
-            self._start(key)
 
     def _start(self, key):
         name, config = key
@@ -653,6 +643,9 @@ class ServerPool:
             self._failures[key] = str(error)
 
     def stop(self):
+        for thread in list(self._starting.values()):
+            thread.join()
+        self._starting.clear()
         servers = list(self._servers.values())
         stop_servers(servers)
         for server in servers:
