@@ -185,6 +185,13 @@ def get(base_url, path, params=None, timeout=15.0):
         conn.close()
 
 
+def get_with_output(server, path, params=None):
+    """One GET to a running server, and what the server printed while serving it."""
+    before = len(server.output())
+    hit = get(server.url, path, params)
+    return hit, server.output()[before:]
+
+
 def meeting_params(meeting, n, group=None):
     """Query parameters that send a view to ``meeting`` as one of ``n`` (project/evidence.py)."""
     return {"meet": meeting.port, "group": group or uuid.uuid4().hex[:12], "n": n}

@@ -7,7 +7,7 @@
 - real servers: ``serving``, ``ServerRequest``, ``ServerConfig``, ``SERVERS``, ``ASGI_SERVERS``,
   ``WSGI_SERVERS`` (harness/plugin.py, harness/servers.py), with the ``server`` and ``meeting``
   fixtures;
-- evidence from requests: ``get``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
+- evidence from requests: ``get``, ``get_with_output``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
   ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
 - Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
   ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``
@@ -31,7 +31,16 @@ from harness.inprocess import (
 from harness import messages
 from harness.messages import *  # noqa: F403 (every message is the spec authors'; see __all__)
 from harness.plugin import ServerRequest, each_proves, serving
-from harness.probe import Hit, Volley, fire, fire_sleeping, get, max_in_flight, meeting_params
+from harness.probe import (
+    Hit,
+    Volley,
+    fire,
+    fire_sleeping,
+    get,
+    get_with_output,
+    max_in_flight,
+    meeting_params,
+)
 from harness.protocol import meet_line
 from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig
 from harness.versions import by_version, requires_django
@@ -39,7 +48,8 @@ from harness.versions import by_version, requires_django
 __all__ = [
     "ASGI_SERVERS", "Claim", "Hit", "SEED", "SERVERS", "ServerConfig", "ServerRequest",
     "Statement", "Volley", "WSGI_SERVERS", "When", "asgi_get", "assert_view_outcome",
-    "by_version", "each_proves", "fire", "fire_sleeping", "get", "handler", "http_scope",
+    "by_version", "each_proves", "fire", "fire_sleeping", "get", "get_with_output", "handler",
+    "http_scope",
     "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "wsgi_get",
     *(name for name in vars(messages) if not name.startswith("_")),

@@ -40,6 +40,7 @@ import html
 import pytest
 
 from harness.spec import (
+    get_with_output,
     ASYNC_TO_SYNC_IN_LOOP,
     SERVERS,
     Claim,
@@ -182,13 +183,6 @@ def test_a_sync_helper_through_sync_to_async_may_use_async_to_sync(interface, ra
 
 
 # --- on every server -----------------------------------------------------------------------------
-
-
-def get_with_output(server, path):
-    """One GET, and what the server printed while serving it."""
-    before = len(server.output())
-    hit = get(server.url, path)
-    return hit, server.output()[before:]
 
 
 # With DEBUG on, Django's logging prints the error to the server's output and the technical 500

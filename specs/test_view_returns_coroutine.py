@@ -43,6 +43,7 @@ import warnings
 import pytest
 
 from harness.spec import (
+    get_with_output,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -243,13 +244,6 @@ def test_wsgi_lets_a_coroutine_from_render_escape_as_attribute_error(greeted, ru
     del raised
     gc.collect()
     assert runtime_warnings() == [NEVER_AWAITED]
-
-
-def get_with_output(server, path):
-    """One GET, and what the server printed while serving it."""
-    before = len(server.output())
-    hit = get(server.url, path)
-    return hit, server.output()[before:]
 
 
 # With DEBUG on, Django's own logging prints the error to the server's output (and the technical
