@@ -60,10 +60,22 @@ class ServerMissing(RuntimeError):
     """The server's package is not installed; tests that need it are skipped with this text."""
 
 
+_HANDED_OUT = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now, and that this process has not handed out before (the kernel
+    may hand a port it just freed to the next caller: two servers starting at once must not get
+    the same one)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with _HANDED_OUT_LOCK:
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,7 @@ def _gunicorn_argv(kind, config, port):
         "--workers", str(config.workers),
         "--worker-class", "gthread", "--threads", str(config.threads),
         "--graceful-timeout", "1",
+        "--no-control-socket",  # gunicorn >= 25: a management socket the spec has no use for
         *(["--worker-connections", str(config.worker_connections)]
           if config.worker_connections else []),
     ]  # fmt: skip
@@ -275,8 +288,10 @@ def session_dir():
 
 
 def session_env(session, **extra):
-    """A server's environment (harness/env.py), with its temporary files in the session folder."""
-    return server_env(TMPDIR=session, **extra)
+    """A server's environment (harness/env.py), with its temporary files and its home in the
+    session folder: whatever a server writes there (gunicorn's control socket, say) goes when the
+    session ends, and never meets another run's."""
+    return server_env(TMPDIR=session, HOME=session, **extra)
 
 
 @dataclass(eq=False)
@@ -293,7 +308,6 @@ class ServerProcess:
     workdir: Path = None
     started_at: float = 0.0
     _token: str = ""
-    _log_offset: int = 0
     _fixed_port: int = None  # a port the caller insisted on (no retry elsewhere)
 
     @property
@@ -366,8 +380,11 @@ class ServerProcess:
             **self.extra_env,
         )
         argv = self.kind.build_argv(self.kind, self.config, port)
-        # A relaunch appends to the same log: only what this launch writes counts from now on.
-        self._log_offset = len(self.output())
+        # A relaunch starts a log of its own (the failed launch's is kept beside it): what a test
+        # reads of a server's output is its current process's only.
+        if self.log_path.exists():
+            attempts = len(list(self.workdir.glob("server.log*")))
+            self.log_path.rename(self.workdir / f"server.log.{attempts}")
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
         self.started_at = time.monotonic()
@@ -384,7 +401,7 @@ class ServerProcess:
         pause = 0.01  # between readiness requests; grows, so dozens of waits stay cheap
         foreign, stuck, next_check = None, False, 0.0
         while True:
-            if _BIND_FAILURE.search(self.output()[self._log_offset:]):
+            if _BIND_FAILURE.search(self.output()):
                 # Seen in the server's own words: fail now rather than after its bind retries.
                 raise ServerStartError(
                     f"{self.kind.name} could not bind 127.0.0.1:{self.port} (address already in "
