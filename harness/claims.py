@@ -33,8 +33,9 @@ Every verdict is derived, never typed: a statement's from its outcomes over ever
 serves on and every supported Django version (``holds``, ``refuted``, or ``conditional`` with its
 condition spelled out from the rules); the claim's from its claimed statements taken together,
 place by place and version by version (``holds`` where they all hold: ``holds`` everywhere,
-``refuted`` nowhere, ``conditional`` otherwise). Outcomes per place and version are what the
-matrix expects in each cell.
+``refuted`` nowhere, ``conditional`` otherwise), shown with how many of them hold when that is
+not all of them ("refuted in part: 1 of its 2 statements holds"). Outcomes per place and version
+are what the matrix expects in each cell.
 """
 
 import importlib
@@ -45,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from harness import ROOT
+from harness.status import verdict_text
 from harness.versions import SUPPORTED, in_spec
 
 HOLDS, REFUTED, CONDITIONAL = "holds", "refuted", "conditional"
@@ -207,6 +209,10 @@ class Claim:
         if together == {True}:
             return HOLDS
         return REFUTED if together == {False} else CONDITIONAL
+
+    @property
+    def verdict_text(self):
+        return verdict_text(self.as_dict())
 
     def statement_named(self, statement_id):
         for statement in self.statements:

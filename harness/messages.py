@@ -2,6 +2,8 @@
 what produces it. Specs compare them exactly: a changed message is a changed behaviour.
 """
 
+import sys
+
 # django.utils.asyncio.async_unsafe: SynchronousOnlyOperation, raised by every guarded database
 # call made where an event loop runs.
 ASYNC_UNSAFE = "You cannot call this from an async context - use a thread or sync_to_async."
@@ -56,9 +58,37 @@ def never_awaited(name):
 
 
 def not_awaitable(class_name):
-    """Python's TypeError for ``await`` on an object that is not awaitable."""
-    return f"object {class_name} can't be used in 'await' expression"
+    """Python's TypeError for ``await`` on an object that is not awaitable (in CPython,
+    ``_PyCoro_GetAwaitableIter``'s caller in the eval loop)."""
+    return by_python(_NOT_AWAITABLE).format(name=class_name)
 
 
-# Python's TypeError for ``async with`` on transaction.atomic().
-NO_ASYNC_WITH = "'Atomic' object does not support the asynchronous context manager protocol"
+def no_async_with(class_name):
+    """Python's TypeError for ``async with`` on an object without ``__aenter__`` (the eval loop's
+    BEFORE_ASYNC_WITH), e.g. transaction.atomic()'s Atomic."""
+    return by_python(_NO_ASYNC_WITH).format(name=class_name)
+
+
+# Python's own wordings change between releases. Each table gives a wording from the release that
+# first says it, and covers only the Pythons the spec runs on (tox.ini): a newer Python says
+# nothing until someone runs the spec on it and records what it says, because a guessed wording
+# would make the spec assert what nobody saw.
+PYTHONS = ("3.11", "3.12", "3.13")
+_NOT_AWAITABLE = {"3.11": "object {name} can't be used in 'await' expression"}
+_NO_ASYNC_WITH = {"3.11": "'{name}' object does not support the asynchronous context manager protocol"}
+
+
+def by_python(wordings, current=None):
+    """The wording ``wordings`` (``{"3.11": text, ...}``) gives for this Python (``"3.12"``)."""
+    current = current or "{}.{}".format(*sys.version_info[:2])
+    if current not in PYTHONS:
+        raise LookupError(
+            f"no wording recorded for Python {current} (recorded: {', '.join(PYTHONS)}); run "
+            f"the spec on it and add what it says to harness/messages.py"
+        )
+    applicable = [v for v in wordings if _release(v) <= _release(current)]
+    return wordings[max(applicable, key=_release)]
+
+
+def _release(text):
+    return tuple(int(part) for part in text.split("."))

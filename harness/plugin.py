@@ -23,6 +23,7 @@ from importlib.metadata import version
 import pytest
 
 from harness import status as statuses
+from harness.status import verdict_text
 from harness.claims import Claim, Where
 from harness.env import pin_process_env
 from harness.meeting import MeetingPoint
@@ -373,10 +374,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         elif overall == statuses.ERROR:
             terminalreporter.write_line(
                 f"{claim_id}: ERROR — evidence could not be gathered (set-up failed); record says "
-                f"{record['verdict']!r} ({tally})", red=True, bold=True,
+                f"{verdict_text(record)!r} ({tally})", red=True, bold=True,
             )  # fmt: skip
         else:
-            write(f"{claim_id}: {record['verdict'].upper()}  ({tally})")
+            write(f"{claim_id}: {record['verdict'].upper()}{verdict_text(record)[len(record['verdict']):]}  ({tally})")
         for statement in record["statements"]:
             mine = [t for t in tests if t["statement"] == statement["id"]]
             status = statuses.combine(t["status"] for t in mine)

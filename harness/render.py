@@ -56,10 +56,15 @@ def verdict_table():
             source = f"[{_cell(claim.source)}]({claim.url})" if claim.url else _cell(claim.source)
         statements = "<br>".join(_statement(statement) for statement in claim.statements)
         rows.append(
-            f"| `{claim.id}`<br>“{_cell(claim.claim)}”<br>— {source} | **{claim.verdict}** "
+            f"| `{claim.id}`<br>“{_cell(claim.claim)}”<br>— {source} | **{claim.verdict}**{_in_part(claim)} "
             f"| {statements} | [{module}]({module}) |"
         )
     return "\n".join(rows)
+
+
+def _in_part(claim):
+    rest = claim.verdict_text[len(claim.verdict):]
+    return f"<br>{_cell(rest.strip())}" if rest else ""
 
 
 def _statement(statement):

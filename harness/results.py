@@ -26,6 +26,7 @@ from pathlib import Path
 
 from harness import ROOT
 from harness import status as statuses
+from harness.status import verdict_text
 
 FRESH = ROOT / ".results"
 COMMITTED = ROOT / "results"
@@ -250,7 +251,7 @@ def _markdown_table(head, rows, claims, columns):
         if claim_id != current:
             current = claim_id
             record = claims[claim_id]["claim"]
-            lines.append(f"| **`{claim_id}`**: {record['verdict']} |" + " |" * (len(head) - 1))
+            lines.append(f"| **`{claim_id}`**: {verdict_text(record)} |" + " |" * (len(head) - 1))
         text = _statement(claims, claim_id, statement_id)
         label = f"{text['verdict']}: {_md(text['text'])}"
         lines.append("| " + " | ".join(
@@ -285,7 +286,7 @@ def _html(claims, columns, rows, changed):
         for (claim_id, statement_id, place), cells in selected.items():
             if claim_id != current:
                 current = claim_id
-                verdict = claims[claim_id]["claim"]["verdict"]
+                verdict = html.escape(verdict_text(claims[claim_id]["claim"]))
                 body.append(f'<tr class=claim><th colspan="{len(columns) + 2}">'
                             f"<code>{html.escape(claim_id)}</code>: {verdict}</th></tr>")  # fmt: skip
             text = _statement(claims, claim_id, statement_id)

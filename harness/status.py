@@ -147,3 +147,15 @@ def read(path):
             f"{path}: results schema {payload.get('schema')!r}, this harness reads {SCHEMA}"
         )
     return payload
+
+
+def verdict_text(record):
+    """A claim's verdict (from its record, ``Claim.as_dict()``), saying when a claim that does not
+    hold is still right in part: a reader who sees only "refuted" takes every word of it to be
+    wrong."""
+    claimed = [s for s in record["statements"] if s["claimed"]]
+    holding = sum(s["verdict"] == "holds" for s in claimed)
+    if record["verdict"] == "holds" or not holding:
+        return record["verdict"]
+    verb = "holds" if holding == 1 else "hold"
+    return f"{record['verdict']} in part: {holding} of its {len(claimed)} statements {verb}"

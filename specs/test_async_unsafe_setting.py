@@ -11,7 +11,8 @@ under every server in the spec.
 
 With the check off, the classic mistake ``await Model.objects.get(...)`` no longer fails with
 SynchronousOnlyOperation: ``get()`` runs its query on the event loop's thread, then the ``await``
-fails with ``TypeError: object Author can't be used in 'await' expression``.
+fails with a ``TypeError`` (Python 3.11-3.13: "object Author can't be used in 'await'
+expression").
 (specs/test_orm_in_async_view.py pins the same for the quiz's ``User`` view, in process.)
 
 Why: ``django.utils.asyncio.async_unsafe`` wraps the database wrapper's connection methods; its
@@ -60,8 +61,8 @@ CLAIM = Claim(
                 'Any non-empty value disables the check, "false", "0" and "no" included, whether '
                 "set when a server starts or in os.environ at run time; only unset or empty keeps "
                 "it on. With it off, `await Author.objects.get(...)` runs the query on the loop's "
-                "thread and fails with TypeError: object Author can't be used in 'await' "
-                "expression."
+                "thread and fails with TypeError (on Python 3.11-3.13: object Author can't be used "
+                "in 'await' expression)."
             ),
         ),
         Statement(

@@ -9,7 +9,8 @@ atomic".
   ``ensure_connection()``. An async view written that way answers 500, under ASGI and under WSGI
   alike (under WSGI the view runs inside ``async_to_sync``'s event loop, so the guard fires too).
 - ``async with transaction.atomic():`` is a ``TypeError``: ``Atomic`` has no ``__aenter__`` /
-  ``__aexit__`` ("'Atomic' object does not support the asynchronous context manager protocol").
+  ``__aexit__`` (Python 3.11-3.13 say "'Atomic' object does not support the asynchronous context
+  manager protocol").
 - Getting past the guard with DJANGO_ALLOW_ASYNC_UNSAFE does not make it work either: the block
   opens a transaction on the event loop thread's connection, but ``acreate()`` & co. run their
   query through ``sync_to_async`` on another thread, with another connection, in autocommit. A
@@ -44,7 +45,7 @@ from django.test import override_settings
 from harness.spec import (
     ASYNC_UNSAFE,
     Claim,
-    NO_ASYNC_WITH,
+    no_async_with,
     NO_ATOMIC_REQUESTS,
     Statement,
     asgi_get,
@@ -70,8 +71,8 @@ CLAIM = Claim(
             reality=(
                 "`with transaction.atomic():` in async code raises SynchronousOnlyOperation on "
                 "entry, before any SQL (HTTP 500 from an async view, ASGI and WSGI alike); "
-                "`async with` raises TypeError ('Atomic' object does not support the asynchronous "
-                "context manager protocol). With DJANGO_ALLOW_ASYNC_UNSAFE set the block opens, "
+                "`async with` raises TypeError (on Python 3.11-3.13: 'Atomic' object does not "
+                "support the asynchronous context manager protocol). With DJANGO_ALLOW_ASYNC_UNSAFE set the block opens, "
                 "but only on its own thread's connection: acreate() & co. run on another thread "
                 "in autocommit, and their rows survive the block's rollback."
             ),
@@ -173,7 +174,7 @@ async def test_async_with_is_not_supported():
     with pytest.raises(TypeError) as raised:
         async with transaction.atomic():
             pytest.fail("the block's body ran")
-    assert str(raised.value) == NO_ASYNC_WITH
+    assert str(raised.value) == no_async_with("Atomic")
     assert not hasattr(transaction.Atomic, "__aenter__")
     assert not hasattr(transaction.Atomic, "__aexit__")
 

@@ -37,6 +37,15 @@ def test_a_claim_is_refuted_when_one_statement_is_refuted_everywhere():
     assert claim(sync, maybe).verdict == "conditional"
 
 
+def test_a_verdict_says_how_much_of_a_claim_that_fails_still_holds():
+    sync = Statement("sync", "get() is synchronous.", "holds")
+    wrap = Statement("wrap", "It must be wrapped.", "refuted", reality="aget() exists.")
+    implied = Statement("aget", "aget() works.", "holds", claimed=False)
+    assert claim(sync, wrap, implied).verdict_text == "refuted in part: 1 of its 2 statements holds"
+    assert claim(wrap).verdict_text == "refuted"  # nothing of it holds
+    assert claim(sync, implied).verdict_text == "holds"
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

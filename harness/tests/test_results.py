@@ -16,7 +16,7 @@ def record(claim_id="some-claim"):
     return {"id": claim_id, "claim": "c", "verdict": "conditional", "source": "s", "url": "",
             "statements": [{"id": "s", "text": "The view is cancelled.", "verdict": "conditional",
                             "condition": "refuted on Django <5.0; holds otherwise",
-                            "reality": "r"}]}  # fmt: skip
+                            "reality": "r", "claimed": True}]}  # fmt: skip
 
 
 def run(django="5.2.19", python="3.11.7", claims=None, wall=0.4):

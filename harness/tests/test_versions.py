@@ -2,6 +2,7 @@
 
 import pytest
 
+from harness import messages
 from harness.versions import by_version, in_range, in_spec
 
 
@@ -38,3 +39,26 @@ def test_by_version_takes_the_latest_applicable_entry():
     assert by_version(table, current="6.1") == "new"
     with pytest.raises(LookupError):
         by_version({"5.0": "x"}, current="4.2")
+
+
+def test_python_wordings_cover_exactly_the_pythons_tox_runs():
+    import configparser
+    import re
+
+    config = configparser.ConfigParser()
+    config.read("tox.ini")
+    factors = set(re.findall(r"-py3(\d+)", config["tox"]["env_list"]))
+    assert sorted(f"3.{minor}" for minor in factors) == list(messages.PYTHONS)
+
+
+def test_by_python_takes_the_wording_of_the_latest_release_before_it():
+    table = {"3.11": "old", "3.13": "new"}
+    assert messages.by_python(table, current="3.12") == "old"
+    assert messages.by_python(table, current="3.13") == "new"
+
+
+def test_a_python_nobody_recorded_is_an_error_not_a_guess():
+    with pytest.raises(LookupError, match=r"no wording recorded for Python 3\.14 "):
+        messages.by_python({"3.11": "old"}, current="3.14")
+    with pytest.raises(LookupError):
+        messages.by_python({"3.11": "old"}, current="3.10")
