@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from harness.probe import Hit
 
 
-def http_scope(path, query=""):
+def http_scope(path, query="", *, method="GET"):
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -34,7 +34,7 @@ def http_scope(path, query=""):
     }
 
 
-async def asgi_get(app, path, query="", timeout=5):
+async def asgi_get(app, path, query="", timeout=5, *, method="GET"):
     """One request through an ASGI app, as a server does it: its own scope, its own task.
 
     (asgiref's ApplicationCommunicator does the same, but reports an exception raised by the app
@@ -44,7 +44,7 @@ async def asgi_get(app, path, query="", timeout=5):
     inbox, outbox = asyncio.Queue(), asyncio.Queue()
     inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
     start = time.monotonic_ns()
-    task = asyncio.ensure_future(app(http_scope(path, query), inbox.get, outbox.put))
+    task = asyncio.ensure_future(app(http_scope(path, query, method=method), inbox.get, outbox.put))
     try:
         head, body = None, b""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -74,10 +74,12 @@ async def asgi_get(app, path, query="", timeout=5):
     return Hit(head["status"], headers, body, start, end)
 
 
-def wsgi_get(app, path, query=""):
+def wsgi_get(app, path, query="", *, method="GET"):
     environ = {}
     wsgiref.util.setup_testing_defaults(environ)
-    environ.update(PATH_INFO=path, QUERY_STRING=query, HTTP_HOST="127.0.0.1")
+    environ.update(
+        PATH_INFO=path, QUERY_STRING=query, HTTP_HOST="127.0.0.1", REQUEST_METHOD=method
+    )
     started = {}
 
     def start_response(status, headers, exc_info=None):
@@ -93,14 +95,14 @@ def wsgi_get(app, path, query=""):
     return Hit(started["status"], headers, body, start, time.monotonic_ns())
 
 
-def serve_once(interface, app, path, query=""):
+def serve_once(interface, app, path, query="", *, method="GET"):
     """One request from a plain thread (no running loop), as a server's worker would make it.
 
     WSGI: called directly. ASGI: on a fresh event loop in this thread, as an ASGI server runs it.
     """
     if interface == "wsgi":
-        return wsgi_get(app, path, query)
-    return asyncio.run(asgi_get(app, path, query))
+        return wsgi_get(app, path, query, method=method)
+    return asyncio.run(asgi_get(app, path, query, method=method))
 
 
 @contextmanager

@@ -88,3 +88,68 @@ STACKS.update({
         _CATALOGUE + "DebugRequestLogToStderr",
     ],
 })
+
+
+# Claim view-returns-coroutine (specs/test_view_returns_coroutine.py): a process_exception() that
+# hands Django a coroutine, in each kind of middleware. BaseHandler.load_middleware adapts every
+# process_exception to sync (adapt_method_mode(False, ...)): a def is called as it is, an async
+# def through async_to_sync, which awaits it and returns what it returned. ``SEEN`` lists the
+# messages of the exceptions process_exception() was called with, ``HANDLED`` those whose
+# coroutine body ran.
+class SyncProcessExceptionReturnsCoroutine:
+    """A synchronous middleware (no capability flags: Django's defaults) whose def
+    process_exception() returns a coroutine."""
+
+    SEEN = []
+    HANDLED = []
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        self.SEEN.append(str(exception))
+        return self.handled(request, exception)
+
+    async def handled(self, request, exception):
+        from django.http import HttpResponse
+
+        self.HANDLED.append(str(exception))
+        return HttpResponse(f"handled: {exception}")
+
+
+class AsyncProcessExceptionReturnsCoroutine:
+    """An async-only middleware (Django's documented form) whose async def process_exception()
+    returns a coroutine without awaiting it."""
+
+    async_capable = True
+    sync_capable = False
+    SEEN = []
+    HANDLED = []
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        return await self.get_response(request)
+
+    async def process_exception(self, request, exception):
+        self.SEEN.append(str(exception))
+        return self.handled(request, exception)
+
+    async def handled(self, request, exception):
+        from django.http import HttpResponse
+
+        self.HANDLED.append(str(exception))
+        return HttpResponse(f"handled: {exception}")
+
+
+STACKS.update({
+    "process-exception-coroutine-sync": ["project.middleware.SyncProcessExceptionReturnsCoroutine"],
+    "process-exception-coroutine-async": [
+        "project.middleware.AsyncProcessExceptionReturnsCoroutine"
+    ],
+})

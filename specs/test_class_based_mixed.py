@@ -5,23 +5,26 @@ define an async get() and a sync post()".
 
 Defining such a class is fine (project/views/view_kinds.py defines ``MixedHandlers`` and imports
 cleanly); turning it into a view is not: ``MixedHandlers.as_view()`` raises
-``ImproperlyConfigured("MixedHandlers HTTP handlers must either be all sync or all async.")``. ``as_view()`` runs where the URLconf is built, so a URLconf that
-routes the class fails to import. Django imports the URLconf to resolve any path, so every request
-to the site, to any URL, fails, again and again (a failed import is not cached); and it fails past
-Django's own error handling, which needs the URLconf too (to find the 500 handler, or with DEBUG
-on to name the view on the technical 500 page): the exception reaches the server, which answers
-the 500 itself (as specs/test_middleware_order.py shows every server does). (From Django 6.1,
+``ImproperlyConfigured("MixedHandlers HTTP handlers must either be all sync or all async.")``.
+``as_view()`` runs where the URLconf is built, so a URLconf that routes the class fails to import.
+Django imports the URLconf to resolve any path, so every request to the site, to any URL, fails,
+again and again (a failed import is not cached); and it fails past Django's own error handling,
+which needs the URLconf too (to find the 500 handler, or with DEBUG on to name the view on the
+technical 500 page): the exception escapes Django's WSGI and ASGI handlers, to be answered by
+the server's own 500 (what every server does with an exception that escapes Django:
+specs/test_middleware_order.py). (From Django 6.1,
 under ASGI, that escaping error's ``__context__`` is an ``ExceptionGroup`` instead of the first
 error: ``ASGIHandler.handle`` now serves the request in an ``asyncio.TaskGroup``.)
 
 The forms Django accepts: every handler ``async def`` (sync work inside through
-``sync_to_async``), or every handler ``def``. ``options()`` and ``http_method_not_allowed()``,
-which ``View`` itself defines with ``def``, are exempt: for an async class they hand back a
-coroutine.
+``sync_to_async``), or every handler ``def``, served by Django's WSGI and ASGI handlers alike.
+``options()`` and ``http_method_not_allowed()``, which ``View`` itself defines with ``def``, are
+exempt: for an async class they hand back a coroutine.
 
 Where the handlers run follows from the view being one async or one sync callable: an async
-class runs on the event loop (ASGI: the server's loop, on the thread that drives it; WSGI: a new
-loop on another thread), a sync class off any loop (ASGI: a worker thread; WSGI: the caller's).
+class's handlers run inside an event loop (ASGI: the loop serving the request, on its thread;
+WSGI: a new loop for each request, on another thread than the caller's), a sync class's outside
+any loop (ASGI: on another thread than the loop's; WSGI: on the caller's thread).
 
 Why: ``django.views.generic.base.View.view_is_async`` (a class property) collects the handlers
 named in ``http_method_names`` except ``options``, and raises unless ``iscoroutinefunction`` gives
@@ -30,17 +33,19 @@ with ``markcoroutinefunction``, which is how the handler (``BaseHandler._get_res
 ``_get_response_async``) later tells an async view from a sync one.
 """
 
+import asyncio
 import sys
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
-from django.test import AsyncClient, Client, override_settings
+from django.test import RequestFactory, override_settings
+from django.views import View
 
 from harness.spec import Claim, Statement, by_version, handler, mixed_handlers, serve_once
-from project.views.view_kinds import MixedHandlers
+from project.views.view_kinds import AllAsync, MixedHandlers
 
 CLAIM = Claim(
     id="class-based-mixed-handlers",
@@ -179,12 +184,18 @@ def test_every_url_of_such_a_site_fails_past_django(
             assert functions[-1] == "view_is_async"
 
 
+def serve(interface, method, path):
+    """One request through Django's own handler, from this thread with no loop running, as a
+    server's thread makes it (serve_once: WSGI called here; ASGI on a new loop run here)."""
+    return serve_once(interface, handler(interface), path, method=method)
+
+
 # Where a handler of each kind runs: (inside an event loop?, on the thread that called Django?)
 PLACES = {
-    ("wsgi", "async"): (True, False),  # a new loop on a one-off thread
+    ("wsgi", "async"): (True, False),  # a loop on another thread (async_to_sync's)
     ("wsgi", "sync"): (False, True),  # the caller's (server's) thread
-    ("asgi", "async"): (True, True),  # the loop that drives the handler
-    ("asgi", "sync"): (False, False),  # a worker thread, via sync_to_async
+    ("asgi", "async"): (True, True),  # the loop serving the request, which runs on this thread
+    ("asgi", "sync"): (False, False),  # another thread (sync_to_async's)
 }
 WORKING = {  # URL -> (class, {method: handler kind})
     "all-async": ("AllAsync", {"GET": "async", "POST": "async"}),
@@ -193,46 +204,47 @@ WORKING = {  # URL -> (class, {method: handler kind})
 }
 
 
-async def request(interface, method, path):
-    """WSGI path: Django's Client (BaseHandler.get_response), called from this thread with no
-    running loop, as a server's thread calls it. ASGI path: AsyncClient, on this test's loop."""
-    if interface == "wsgi":
-        return await in_a_plain_thread(getattr(Client(), method.lower()), path)
-    return await getattr(AsyncClient(), method.lower())(path)
-
-
-async def in_a_plain_thread(call, *args):
-    # Client must not run where a loop is running (as under a WSGI server): run it on a thread
-    # of its own, and report that thread as "the caller".
-    def run():
-        response = call(*args)
-        response.caller = threading.get_ident()
-        return response
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result(timeout=10)
-
-
 @one_kind
 @interfaces
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("url", list(WORKING))
-async def test_all_async_or_all_sync_classes_work(interface, method, url, evidence):
-    response = await request(interface, method, BASE + url + "/")
-    assert response.status_code == 200
-    body = response.json()
+def test_all_async_or_all_sync_classes_work(interface, method, url, evidence):
+    hit = serve(interface, method, BASE + url + "/")
+    assert hit.status == 200
+    body = hit.json()
     view, kinds = WORKING[url]
     assert (body["view"], body["method"], body["handler"]) == (view, method, kinds[method])
-    caller = getattr(response, "caller", threading.get_ident())
-    assert (body["in_loop"], body["thread"] == caller) == PLACES[(interface, kinds[method])]
+    here = threading.get_ident()
+    assert (body["in_loop"], body["thread"] == here) == PLACES[(interface, kinds[method])]
     evidence(f"{interface} {method} {url}", handler=kinds[method], status=200)
+
+
+@one_kind
+@pytest.mark.interface("wsgi")
+def test_under_wsgi_each_request_gets_a_new_loop():
+    # async_to_sync (BaseHandler._get_response) finds no running loop, so it makes one per call.
+    first, second = (serve("wsgi", "GET", BASE + "all-async/").json() for _ in range(2))
+    assert None not in (first["loop"], second["loop"])
+    assert first["loop"] != second["loop"]
+
+
+@defaults_exempt
+def test_views_own_options_and_405_are_plain_defs_that_do_not_count():
+    assert not iscoroutinefunction(View.options)
+    assert not iscoroutinefunction(View.http_method_not_allowed)
+    assert AllAsync.view_is_async is True  # no ImproperlyConfigured: they are not counted
+    # For an async class they hand back a coroutine (View.options, http_method_not_allowed).
+    view = AllAsync.as_view()
+    for request, status in ((RequestFactory().options("/"), 200), (RequestFactory().put("/"), 405)):
+        result = view(request)
+        assert asyncio.iscoroutine(result)
+        assert asyncio.run(result).status_code == status
 
 
 @defaults_exempt
 @interfaces
-async def test_an_async_class_still_answers_options_and_405(interface):
-    # View.options and View.http_method_not_allowed are plain defs, exempt from the check.
-    options = await request(interface, "OPTIONS", BASE + "all-async/")
-    assert (options.status_code, options.headers["Allow"]) == (200, "GET, POST, HEAD, OPTIONS")
-    put = await request(interface, "PUT", BASE + "all-async/")
-    assert (put.status_code, put.headers["Allow"]) == (405, "GET, POST, HEAD, OPTIONS")
+def test_an_async_class_still_answers_options_and_405(interface):
+    options = serve(interface, "OPTIONS", BASE + "all-async/")
+    assert (options.status, options.headers["allow"]) == (200, "GET, POST, HEAD, OPTIONS")
+    put = serve(interface, "PUT", BASE + "all-async/")
+    assert (put.status, put.headers["allow"]) == (405, "GET, POST, HEAD, OPTIONS")

@@ -7,12 +7,17 @@ key or a reverse relation works the same in async code as in sync code".
 run by the attribute access itself, on the event loop's thread, so Django raises
 ``SynchronousOnlyOperation: You cannot call this from an async context - use a thread or
 sync_to_async.`` There is no ``await book.author``. The same line works in sync code (e.g. inside
-``sync_to_async``). ``book.author_id`` needs no query and works. With ``select_related("author")``
-the author arrives in the same query and ``book.author`` works. A reverse relation is a manager:
-``author.books.all()`` builds a QuerySet without a query, but iterating it raises like any
-QuerySet; ``async for`` over it, ``await author.books.afirst()`` and the other a-methods work, and
-so does iterating after ``prefetch_related("books")`` (the prefetch ran inside the ``aget``'s
-thread). Version differences: ``aprefetch_related_objects`` exists from Django 5.0, and
+``sync_to_async``), and caches the author on the book: later accesses need no query, in async code
+too. ``book.author_id`` needs no query and works. With ``select_related("author")`` the author
+arrives in the same query and ``book.author`` works; after ``prefetch_related("author")`` it
+arrives in a second query, run with the first inside the ``aget``'s thread, and ``book.author``
+works without a query, as it does after ``await aprefetch_related_objects([book], "author")``. A
+reverse relation is a manager: ``author.books.all()`` builds a QuerySet without a query, but
+iterating it raises like any QuerySet; ``async for`` over it, ``await author.books.afirst()`` and
+the other a-methods work, and so does iterating after ``prefetch_related("books")`` (the prefetch
+ran inside the ``aget``'s thread) or ``aprefetch_related_objects``. Version differences:
+``aprefetch_related_objects`` exists from Django 5.0 (in ``django.db.models.query``;
+``django.db.models`` exports it from 5.0.5), and
 ``aiterator()`` after ``prefetch_related()`` raises ``NotSupportedError`` before 5.0 and
 prefetches from 5.0 on. Django 6.1's fetch modes do not make lazy loads async: ``FETCH_PEERS``
 still runs a sync query (``SynchronousOnlyOperation``), ``FETCH_RAISE`` raises its own
@@ -40,6 +45,7 @@ from harness.spec import (
     Statement,
     When,
     assert_view_outcome,
+    by_version,
     each_proves,
     requires_django,
 )
@@ -60,8 +66,9 @@ CLAIM = Claim(
             reality=(
                 "In async code book.author raises SynchronousOnlyOperation (the attribute access "
                 "runs a sync query; HTTP 500 from an async view, under ASGI and WSGI) unless the "
-                "author was loaded already (select_related, prefetch_related, an earlier access); "
-                "book.author_id works. The same line works in sync code. Django 6.1's fetch modes "
+                "author was loaded already (select_related(), prefetch_related() or "
+                "aprefetch_related_objects(), an earlier access in sync code); book.author_id "
+                "works. The same line works in sync code. Django 6.1's fetch modes "
                 "do not change this: FETCH_PEERS still raises SynchronousOnlyOperation, "
                 "FETCH_RAISE raises FieldFetchBlocked in async and sync code alike."
             ),
@@ -69,6 +76,13 @@ CLAIM = Claim(
         Statement(
             "select-related",
             "A foreign key loaded with select_related() can be followed in async code.",
+            "holds",
+            claimed=False,
+        ),
+        Statement(
+            "foreign-key-prefetched",
+            "A foreign key already prefetched (prefetch_related(), or aprefetch_related_objects() "
+            "from Django 5.0) can be followed in async code without a query.",
             "holds",
             claimed=False,
         ),
@@ -121,6 +135,7 @@ CLAIM = Claim(
 pytestmark = pytest.mark.django_db(transaction=True)
 foreign_key = CLAIM.statement("foreign-key")
 select_related = CLAIM.statement("select-related")
+foreign_key_prefetched = CLAIM.statement("foreign-key-prefetched")
 reverse_relation = CLAIM.statement("reverse-relation")
 reverse_async_forms = CLAIM.statement("reverse-async-forms")
 reverse_prefetched = CLAIM.statement("reverse-prefetched")
@@ -170,6 +185,16 @@ async def test_lazy_foreign_key_raises(ada, query_threads):
 
 
 @foreign_key
+async def test_there_is_no_await_book_author(ada, query_threads):
+    book = await Book.objects.aget(title="Notes")
+    # The attribute access runs the query before there is anything to await.
+    with pytest.raises(SynchronousOnlyOperation) as raised:
+        await book.author
+    assert_guard(raised)
+    assert on_loop(query_threads) == 1
+
+
+@foreign_key
 async def test_same_line_works_in_sync_code(ada, query_threads):
     book = await Book.objects.aget(title="Notes")
     author = await sync_to_async(lambda: book.author)()
@@ -184,6 +209,43 @@ async def test_select_related_foreign_key_works(ada, query_threads):
     book = await Book.objects.select_related("author").aget(title="Notes")
     assert book.author.name == "Ada"
     assert len(query_threads) == 1 and on_loop(query_threads) == 0
+
+
+@foreign_key_prefetched
+async def test_prefetched_foreign_key_is_followed_without_a_query(ada, query_threads):
+    book = await Book.objects.prefetch_related("author").aget(title="Notes")
+    # The book and the prefetch: two queries, both in the aget's thread, off the loop.
+    assert len(query_threads) == 2 and len(set(query_threads)) == 1
+    assert on_loop(query_threads) == 0
+    assert book.author.name == "Ada"
+    assert len(query_threads) == 2
+
+
+@foreign_key_prefetched
+@requires_django(since="5.0")
+async def test_aprefetch_related_objects_on_a_foreign_key(ada, query_threads):
+    # django.db.models exports it only from 5.0.5.
+    from django.db.models.query import aprefetch_related_objects
+
+    book = await Book.objects.aget(title="Notes")
+    await aprefetch_related_objects([book], "author")
+    assert len(query_threads) == 2 and on_loop(query_threads) == 0
+    assert book.author.name == "Ada"
+    assert len(query_threads) == 2
+
+
+@each_proves("relation", {"forward": foreign_key_prefetched, "reverse": reverse_prefetched})
+def test_aprefetch_related_objects_exists_from_5_0(relation):
+    import django.db.models
+    import django.db.models.query
+
+    # Defined in django.db.models.query from 5.0.0; django.db.models exports it from 5.0.5 on.
+    assert hasattr(django.db.models.query, "aprefetch_related_objects") == by_version(
+        {"4.2": False, "5.0": True}
+    )
+    assert hasattr(django.db.models, "aprefetch_related_objects") == by_version(
+        {"4.2": False, "5.0.5": True}
+    )
 
 
 # --- a reverse relation ----------------------------------------------------------------------
@@ -212,7 +274,8 @@ async def test_reverse_async_for_and_a_methods_work(ada, query_threads):
 @reverse_prefetched
 async def test_prefetched_reverse_relation_iterates_without_a_query(ada, query_threads):
     author = await Author.objects.prefetch_related("books").aget(name="Ada")
-    assert len(query_threads) == 2  # the author and the prefetch, both in the aget's thread
+    # The author and the prefetch: two queries, both in the aget's thread, off the loop.
+    assert len(query_threads) == 2 and len(set(query_threads)) == 1
     assert sorted(book.title for book in author.books.all()) == TITLES
     assert len(query_threads) == 2 and on_loop(query_threads) == 0
 
@@ -220,7 +283,8 @@ async def test_prefetched_reverse_relation_iterates_without_a_query(ada, query_t
 @reverse_prefetched
 @requires_django(since="5.0")
 async def test_aprefetch_related_objects(ada, query_threads):
-    from django.db.models import aprefetch_related_objects
+    # django.db.models exports it only from 5.0.5.
+    from django.db.models.query import aprefetch_related_objects
 
     author = await Author.objects.aget(name="Ada")
     await aprefetch_related_objects([author], "books")
@@ -283,6 +347,7 @@ async def test_fetch_raise_blocks_in_async_and_sync_alike(ada, where):
 EXPECTED_VIEWS = {
     "book-author-lazy": (500, None),
     "book-author-select-related": (200, {"author": "Ada"}),
+    "book-author-prefetched": (200, {"author": "Ada"}),
     "author-books-lazy": (500, None),
     "author-books-async-for": (200, {"books": TITLES}),
     "author-books-prefetched": (200, {"books": TITLES}),
@@ -290,6 +355,7 @@ EXPECTED_VIEWS = {
 VIEW_STATEMENTS = {
     "book-author-lazy": foreign_key,
     "book-author-select-related": select_related,
+    "book-author-prefetched": foreign_key_prefetched,
     "author-books-lazy": reverse_relation,
     "author-books-async-for": reverse_async_forms,
     "author-books-prefetched": reverse_prefetched,

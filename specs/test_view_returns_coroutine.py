@@ -22,16 +22,36 @@ never awaited" once the coroutine is collected.
 
 The other guard, ``RuntimeError("Response is still a coroutine.")`` at the end of
 ``BaseHandler._get_response_async``, is unreachable from a view's return value (``check_response``
-raises first). It fires only when a response's sync ``render()`` (as TemplateResponse has) hands
-back a coroutine, and only under ASGI: under WSGI nothing checks that result, and Django fails
-further on, outside its exception handling, with ``AttributeError: 'coroutine' object has no
-attribute '_resource_closers'`` (the WSGI server answers the 500 itself).
+raises first). Two things reach it, under ASGI only, both after ``check_response``:
+
+- a response whose sync ``render()`` (as TemplateResponse has) hands back a coroutine;
+- a middleware's ``process_exception()`` that hands back a coroutine when a response's
+  ``render()`` raised.
+
+Under WSGI nothing checks either result, and Django fails further on, outside its exception
+handling, with ``AttributeError: 'coroutine' object has no attribute '_resource_closers'`` (for
+``render()``'s coroutine, the WSGI server answers the 500 itself).
+
+A ``process_exception()`` coroutine when the *view* raised meets ``check_response`` instead, under
+WSGI and ASGI alike: the same ``ValueError`` as above, naming the view that raised ("The view
+project.views.view_kinds.view_raises didn't return an HttpResponse object. It returned an
+unawaited coroutine instead. ..."). The middleware's kind makes no difference
+(project/middleware.py): a synchronous one whose ``def process_exception`` returns a coroutine,
+or an async-only one whose ``async def process_exception`` returns one without awaiting it. Every
+process_exception is adapted to sync (``BaseHandler.load_middleware``: ``adapt_method_mode(False,
+...)``); an ``async def`` one is wrapped in ``async_to_sync``, which awaits it and hands back what
+it returned, here the inner coroutine. Its body never runs, and Python reports it never awaited.
 
 Why: ``BaseHandler._get_response`` wraps the view in ``async_to_sync`` only if
 ``iscoroutinefunction(view)``; ``_get_response_async`` wraps it in ``sync_to_async`` unless it is.
 Either way the result is passed to ``check_response``, which raises ``ValueError`` for ``None`` or
 ``asyncio.iscoroutine(response)``; ``convert_exception_to_response`` (django/core/handlers/
-exception.py) turns that into the 500 and logs it via ``log_response``.
+exception.py) turns that into the 500 and logs it via ``log_response``. When the view raises,
+``process_exception_by_middleware`` returns the first truthy thing a process_exception returns (a
+coroutine object is truthy), and that too goes through ``check_response`` as the view's result.
+What ``render()`` returns, or ``process_exception_by_middleware`` when ``render()`` raised, is
+checked only by ``_get_response_async``'s last ``if asyncio.iscoroutine(response)``; the sync
+``_get_response`` has no such check.
 """
 
 import asyncio
@@ -58,6 +78,7 @@ from harness.spec import (
     server_error_record,
     serving,
 )
+from project import middleware
 from project.views import view_kinds
 
 CLAIM = Claim(
@@ -94,10 +115,29 @@ CLAIM = Claim(
             reality=(
                 "Never awaited, and HTTP 500 either way. Under ASGI "
                 "BaseHandler._get_response_async's last guard raises RuntimeError('Response is "
-                "still a coroutine.'), the only way to reach it. Under WSGI nothing checks "
-                "render()'s result: AttributeError(\"'coroutine' object has no attribute "
+                "still a coroutine.'). Under WSGI nothing checks render()'s result: "
+                "AttributeError(\"'coroutine' object has no attribute "
                 "'_resource_closers'\") escapes Django's exception handling and the WSGI server "
                 "answers the 500 itself."
+            ),
+            claimed=False,
+        ),
+        Statement(
+            "exception-middleware-coroutine-awaited",
+            "A coroutine that a middleware's process_exception() hands back (a def returning "
+            "one, or an async def returning one without awaiting it) is awaited by Django.",
+            "refuted",
+            reality=(
+                "Never awaited, and the request fails either way. When the view raised, "
+                "BaseHandler.check_response takes the coroutine for the view's result: "
+                "ValueError(\"The view <module>.<name> didn't return an HttpResponse object. It "
+                "returned an unawaited coroutine instead. You may need to add an 'await' into "
+                "your view.\"), naming the view that raised; HTTP 500, under WSGI and ASGI. When "
+                "a response's render() raised, under ASGI BaseHandler._get_response_async's last "
+                "guard raises RuntimeError('Response is still a coroutine.') (HTTP 500); under "
+                "WSGI AttributeError(\"'coroutine' object has no attribute '_resource_closers'\") "
+                "escapes WSGIHandler. The coroutine's body never runs, and Python reports it never "
+                "awaited."
             ),
             claimed=False,
         ),
@@ -105,14 +145,19 @@ CLAIM = Claim(
     mechanism=(
         "django.core.handlers.base.BaseHandler._get_response / _get_response_async choose "
         "async_to_sync / sync_to_async by iscoroutinefunction(view), then call "
-        "BaseHandler.check_response (ValueError for None or asyncio.iscoroutine); "
-        "_get_response_async's final `if asyncio.iscoroutine(response)` guard follows render()."
+        "BaseHandler.check_response (ValueError for None or asyncio.iscoroutine), also on what "
+        "process_exception_by_middleware returns when the view raised; _get_response_async's "
+        "final `if asyncio.iscoroutine(response)` guard follows render() and the "
+        "process_exception_by_middleware called when render() raised. "
+        "BaseHandler.load_middleware adapts every process_exception with "
+        "adapt_method_mode(False, ...) (async_to_sync for an async def)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
 )
 async_view_awaited = CLAIM.statement("async-view-awaited")
 returned_coroutine_awaited = CLAIM.statement("returned-coroutine-awaited")
 render_coroutine_awaited = CLAIM.statement("render-coroutine-awaited")
+exception_middleware_coroutine_awaited = CLAIM.statement("exception-middleware-coroutine-awaited")
 
 BASE = "/view-kinds/coroutine/"
 RETURNED = ["async-returns-coroutine", "sync-returns-coroutine"]  # the claim, as people write it
@@ -212,7 +257,7 @@ def test_a_view_known_to_be_async_is_awaited(interface, case, greeted, runtime_w
 
 @render_coroutine_awaited
 @pytest.mark.interface("asgi")
-async def test_asgi_reaches_the_still_a_coroutine_guard_only_through_render(
+async def test_asgi_reaches_the_still_a_coroutine_guard_through_render(
     caplog, greeted, runtime_warnings
 ):
     caplog.set_level("ERROR", logger="django.request")
@@ -280,3 +325,84 @@ def test_a_server_answers_500_for_a_coroutine_from_render(server, evidence):
 def test_a_server_awaits_a_view_known_to_be_async(server, case):
     hit = get(server.url, BASE + case + "/")
     assert (hit.status, hit.json()) == (200, {"greeting": "hello"})
+
+
+# --- a coroutine from a middleware's process_exception() --------------------------------------
+
+# Stack -> the middleware class in it (project/middleware.py).
+EXCEPTION_MIDDLEWARE = {
+    "process-exception-coroutine-sync": middleware.SyncProcessExceptionReturnsCoroutine,
+    "process-exception-coroutine-async": middleware.AsyncProcessExceptionReturnsCoroutine,
+}
+RAISES = ["view-raises", "async-view-raises"]
+
+
+@pytest.fixture(params=list(EXCEPTION_MIDDLEWARE))
+def exception_middleware(request):
+    """(stack, class): what the class's process_exception() saw and which coroutine bodies ran."""
+    cls = EXCEPTION_MIDDLEWARE[request.param]
+    cls.SEEN.clear()
+    cls.HANDLED.clear()
+    yield request.param, cls
+    cls.SEEN.clear()
+    cls.HANDLED.clear()
+
+
+def handled_never_awaited(cls):
+    return never_awaited(cls.handled.__qualname__)
+
+
+@exception_middleware_coroutine_awaited
+@interfaces
+@pytest.mark.parametrize("case", RAISES)
+def test_a_process_exception_coroutine_after_the_view_raised_meets_check_response(
+    interface, case, exception_middleware, caplog, runtime_warnings
+):
+    stack, cls = exception_middleware
+    caplog.set_level("ERROR", logger="django.request")
+    path = BASE + case + "/"
+    hit = serve_once(interface, handler(interface, stack), path)
+    assert hit.status == 500
+    assert b"<title>Server Error (500)</title>" in hit.body  # django.views.defaults.server_error
+    record = server_error_record(caplog, path)
+    # Blames the view, which raised rather than returned.
+    assert (record.exc_info[0], str(record.exc_info[1])) == (ValueError, unawaited_message(case))
+    name, filename = last_frame(record.exc_info)
+    assert (name, filename.endswith("django/core/handlers/base.py")) == ("check_response", True)
+    assert (cls.SEEN, cls.HANDLED) == (["the view failed"], [])  # called once; body never ran
+    forget_exception(caplog)
+    assert runtime_warnings() == [handled_never_awaited(cls)]
+
+
+@exception_middleware_coroutine_awaited
+@pytest.mark.interface("asgi")
+def test_asgi_reaches_the_still_a_coroutine_guard_through_process_exception_after_render(
+    exception_middleware, caplog, runtime_warnings
+):
+    stack, cls = exception_middleware
+    caplog.set_level("ERROR", logger="django.request")
+    path = BASE + "render-raises/"
+    hit = serve_once("asgi", handler("asgi", stack), path)
+    assert hit.status == 500
+    assert b"<title>Server Error (500)</title>" in hit.body
+    record = server_error_record(caplog, path)
+    assert (record.exc_info[0], str(record.exc_info[1])) == (RuntimeError, STILL_A_COROUTINE)
+    assert last_frame(record.exc_info)[0] == "_get_response_async"
+    assert (cls.SEEN, cls.HANDLED) == (["render() failed"], [])
+    forget_exception(caplog)
+    assert runtime_warnings() == [handled_never_awaited(cls)]
+
+
+@exception_middleware_coroutine_awaited
+@pytest.mark.interface("wsgi")
+def test_wsgi_lets_a_process_exception_coroutine_after_render_escape(
+    exception_middleware, runtime_warnings
+):
+    stack, cls = exception_middleware
+    with pytest.raises(AttributeError) as raised:
+        serve_once("wsgi", handler("wsgi", stack), BASE + "render-raises/")
+    assert str(raised.value) == NO_CLOSERS
+    assert last_frame((None, None, raised.tb))[0] == "get_response"  # BaseHandler.get_response
+    assert (cls.SEEN, cls.HANDLED) == (["render() failed"], [])
+    del raised
+    assert runtime_warnings() == [handled_never_awaited(cls)]

@@ -148,6 +148,11 @@ async def book_author_select_related(request):
     return JsonResponse({"author": book.author.name})
 
 
+async def book_author_prefetched(request):
+    book = await Book.objects.prefetch_related("author").aget(title=request.GET["title"])
+    return JsonResponse({"author": book.author.name})
+
+
 async def author_books_lazy(request):
     author = await Author.objects.aget(name=request.GET["name"])
     return JsonResponse({"books": [book.title for book in author.books.order_by("pk")]})
@@ -167,6 +172,7 @@ async def author_books_prefetched(request):
 RELATED_FORMS = {
     "book-author-lazy": book_author_lazy,
     "book-author-select-related": book_author_select_related,
+    "book-author-prefetched": book_author_prefetched,
     "author-books-lazy": author_books_lazy,
     "author-books-async-for": author_books_async_for,
     "author-books-prefetched": author_books_prefetched,

@@ -4,7 +4,9 @@
   call the harness's meeting point either together (``asyncio.gather``) or one after another, and
   that reports on which loop and thread it ran, and where ``sync_to_async`` sends sync code.
 - ``view-returns-coroutine`` (specs/test_view_returns_coroutine.py): views that hand Django a
-  coroutine in each way people write it, beside the forms Django does await.
+  coroutine in each way people write it, beside the forms Django does await; views that raise,
+  and a response whose render() raises, for a middleware whose process_exception() hands back a
+  coroutine.
 - ``class-based-mixed-handlers`` (specs/test_class_based_mixed.py): ``MixedHandlers``, the claim's
   class (async ``get``, sync ``post``), and the forms that work. ``MixedHandlers`` is deliberately
   NOT in ``urlpatterns``: its ``as_view()`` raises, and this module's URLconf is part of the site's.
@@ -120,18 +122,38 @@ def deferred_render(request):
     return response
 
 
+# For a process_exception() that hands back a coroutine (the middleware in project/middleware.py):
+# a view that raises, of each kind, and a response whose render() raises (as a TemplateResponse
+# whose template fails does), which Django hands to process_exception() too.
+def view_raises(request):
+    raise ValueError("the view failed")
+
+
+async def async_view_raises(request):
+    raise ValueError("the view failed")
+
+
+class RaisingRender(HttpResponse):
+    def render(self):
+        raise ValueError("render() failed")
+
+
+def render_raises(request):
+    return RaisingRender()
+
+
 # --- class-based-mixed-handlers --------------------------------------------------------------
 
 
 def _handled(view, request, kind):
     try:
         asyncio.get_running_loop()
-        in_loop = True
+        loop = _loop_serial()
     except RuntimeError:
-        in_loop = False
+        loop = None
     return JsonResponse({
         "view": type(view).__name__, "method": request.method, "handler": kind,
-        "in_loop": in_loop, "thread": threading.get_ident(),
+        "in_loop": loop is not None, "loop": loop, "thread": threading.get_ident(),
     })  # fmt: skip
 
 
@@ -182,6 +204,9 @@ urlpatterns = [
     path("coroutine/async-awaits/", async_awaits),
     path("coroutine/marked-returns-coroutine/", marked_returns_coroutine),
     path("coroutine/deferred-render/", deferred_render),
+    path("coroutine/view-raises/", view_raises),
+    path("coroutine/async-view-raises/", async_view_raises),
+    path("coroutine/render-raises/", render_raises),
     path("class-based/all-async/", AllAsync.as_view()),
     path("class-based/all-sync/", AllSync.as_view()),
     path("class-based/async-with-sync-work/", AsyncWithSyncWork.as_view()),
