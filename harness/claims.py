@@ -227,6 +227,16 @@ class Claim:
         self.statement_named(statement_id)
         return pytest.mark.statement(self, statement_id)
 
+    def expected(self, statement_id, server=None, interface="asgi", django=None):
+        """The outcome the record gives ``statement_id`` where a test observes it: on ``server``
+        (a running one), or in process through Django's ``interface`` handler; under ``django``
+        (default: the running version). For a test whose assertions follow the record's rules
+        instead of repeating its version ranges."""
+        from harness.versions import django_version_text
+
+        where = Where(server.name, server.kind.interface) if server else Where("", interface)
+        return self.statement_named(statement_id).outcome_at(where, django or django_version_text())
+
     def servers_where(self, statement_id, outcome, django=None):
         """The servers on which statement ``statement_id`` has ``outcome`` (under ``django``,
         default: the running version): for choosing what a test serves on."""

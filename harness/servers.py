@@ -97,6 +97,11 @@ class ServerConfig:
     env: tuple = ()
 
 
+# What warnings.showwarning can be in a server (ServerKind.warnings_to).
+PYTHONS_SHOWWARNING = "warnings.showwarning"
+TWISTED_SHOWWARNING = "twisted.logger._global.LogBeginner.showwarning"
+
+
 @dataclass(frozen=True)
 class ServerKind:
     name: str
@@ -114,6 +119,15 @@ class ServerKind:
     # Does one worker serve at most ServerConfig.threads requests at once? (gunicorn gthread yes;
     # runserver starts a thread per connection, without limit.)
     thread_bound: bool = False
+    # What warnings.showwarning is in the server, so where a warning goes: Python's own prints it
+    # on stderr; daphne starts Twisted's logging (daphne.server.Server.run ->
+    # globalLogBeginner.beginLoggingTo), which puts LogBeginner.showwarning in its place and, at
+    # daphne's default verbosity, sends warnings to an observer that drops them.
+    warnings_to: str = PYTHONS_SHOWWARNING
+
+    @property
+    def prints_warnings(self):
+        return self.warnings_to == PYTHONS_SHOWWARNING
 
     def app(self, config):
         return config.app or f"project.{self.interface}:application"
@@ -214,6 +228,7 @@ SERVERS = {
         ServerKind(
             "daphne", "asgi", "daphne", "daphne",
             "daphne (ASGI, Twisted), one process", _daphne_argv,
+            warnings_to=TWISTED_SHOWWARNING,
         ),
         ServerKind(
             "hypercorn", "asgi", "hypercorn", "hypercorn",
@@ -227,6 +242,7 @@ SERVERS = {
             "runserver-daphne", "asgi", "daphne", "daphne",
             "Django's runserver with daphne in INSTALLED_APPS (ASGI), --noreload",
             _runserver_argv, env=(("SPEC_RUNSERVER", "daphne"),), serves_any_app=False,
+            warnings_to=TWISTED_SHOWWARNING,
         ),
         ServerKind(
             "gunicorn-gthread", "wsgi", "gunicorn", "gunicorn",

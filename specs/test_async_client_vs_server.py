@@ -11,14 +11,20 @@ AsyncClient with ``asyncio.gather``:
   (in a ``django.test.TestCase`` async test, which Django wraps in ``async_to_sync``). Under
   ``ASGIHandler`` (in process or behind uvicorn, daphne, hypercorn, granian, runserver-daphne)
   the same requests are inside their views at the same time, each on a new thread of its own.
-- A client cannot disconnect: the AsyncClient has no ``receive`` channel, so the view always runs
-  to completion. Behind a real ASGI server (Django >= 5.0) a client that goes away gets its async
-  view cancelled (``asyncio.CancelledError`` in the view). On Django 4.2 there is no difference
-  here: ``ASGIHandler`` did not listen for ``http.disconnect`` yet.
+- A client cannot disconnect: the AsyncClient has no ``receive`` channel, so an async view always
+  runs to completion. Behind a real ASGI server (Django >= 5.0) a client that goes away gets its
+  async view cancelled (``asyncio.CancelledError`` in the view). On Django 4.2 there is no
+  difference here: ``ASGIHandler`` did not listen for ``http.disconnect`` yet.
+- A sync view runs to its end either way: a thread cannot be cancelled. Behind a server whose
+  client left it goes on until it returns; on Django >= 5.0 ``ASGIHandler`` has stopped waiting
+  for it by then and sends no response (on 4.2 it sends the response to the client that left).
 - Thread-sensitive code that starts its own event loop (``asyncio.run`` in a sync view, then a
   thread-sensitive call: asgiref issue 323) raises ``RuntimeError: Single thread executor already
-  being used, would deadlock`` through the AsyncClient, and deadlocks instead under the handler
-  (the view stops waiting once nothing in the process can run any more, and says so).
+  being used, would deadlock`` through the AsyncClient, and deadlocks instead under the handler:
+  the call waits in the queue of the request's one-thread executor, whose only thread is the
+  view's, waiting for it. (The view gives up once nothing in the process can run any more, says
+  so, and cancels the call; behind every ASGI server, see
+  specs/test_thread_sensitive.py::test_under_asgi_the_same_pattern_deadlocks.)
 
 Good for exceptions and ordering; never evidence of concurrency, threads or disconnects.
 
@@ -26,7 +32,8 @@ Why: ``django.test.client.AsyncClientHandler.__call__(scope)`` calls ``get_respo
 directly: no ``ThreadSensitiveContext`` (which ``ASGIHandler.__call__`` opens per request, so
 ``sync_to_async`` falls back to the shared ``single_thread_executor``), and no ``receive``
 (``ASGIHandler.handle`` runs ``listen_for_disconnect(receive)`` next to the view and cancels the
-view when it reads ``http.disconnect``, since Django 5.0).
+task running it when it reads ``http.disconnect``, since Django 5.0; for a sync view
+``SyncToAsync.__call__`` then stops awaiting the thread, which runs on).
 """
 
 import asyncio
@@ -62,9 +69,11 @@ from harness.spec import (
     requires_django,
     serving,
 )
+from project.views import threads as threads_view
 
 NO_LISTENER = (
-    "ASGIHandler does not listen for http.disconnect: behind a server too, the view runs to the end"
+    "ASGIHandler does not listen for http.disconnect: behind a server too, the async view runs to "
+    "the end"
 )
 
 CLAIM = Claim(
@@ -97,16 +106,22 @@ CLAIM = Claim(
         ),
         Statement(
             "disconnect",
-            "A view whose client goes away ends the same way through the AsyncClient as behind "
-            "an ASGI server.",
+            "An async view whose client goes away ends the same way through the AsyncClient as "
+            "behind an ASGI server.",
             "refuted",
             when=[When("holds", django="<5.0", why=NO_LISTENER)],
             reality=(
                 "The AsyncClient has no receive channel, so its client cannot disconnect and the "
-                "view always runs to completion; on Django >= 5.0 every ASGI server (and "
-                "ASGIHandler in process) cancels the async view of a client that left, sending "
-                "no response."
+                "async view always runs to completion; on Django >= 5.0 every ASGI server (and "
+                "ASGIHandler in process, which then sends no response) cancels the async view "
+                "of a client that left: asyncio.CancelledError in the view."
             ),
+        ),
+        Statement(
+            "disconnect-sync-view",
+            "A sync view whose client goes away runs to its end behind an ASGI server, as it "
+            "does through the AsyncClient.",
+            "holds",
         ),
         Statement(
             "nested-event-loop",
@@ -115,7 +130,11 @@ CLAIM = Claim(
             "refuted",
             reality=(
                 "Through the AsyncClient it raises RuntimeError: Single thread executor already "
-                "being used, would deadlock; under ASGIHandler it deadlocks (asgiref issue 323)."
+                "being used, would deadlock. Under ASGIHandler it deadlocks (asgiref issue 323): "
+                "the call waits, never started, in the queue of the request's one-thread "
+                "executor, whose only thread is the view's, inside asyncio.run waiting for it "
+                "(behind every ASGI server too: specs/test_thread_sensitive.py::"
+                "test_under_asgi_the_same_pattern_deadlocks)."
             ),
         ),
     ],
@@ -123,13 +142,15 @@ CLAIM = Claim(
         "django.test.client.AsyncClientHandler.__call__(scope) calls get_response_async with no "
         "ThreadSensitiveContext and no receive; django.core.handlers.asgi.ASGIHandler.__call__ "
         "(ThreadSensitiveContext per request) and ASGIHandler.handle / listen_for_disconnect; "
-        "asgiref.sync.SyncToAsync.__call__ (single_thread_executor fallback)."
+        "asgiref.sync.SyncToAsync.__call__ (single_thread_executor fallback; once cancelled it "
+        "stops awaiting the sync function, whose thread runs on)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
 )
 overlap = CLAIM.statement("sync-views-overlap")
 thread_each = CLAIM.statement("sync-view-threads")
 disconnect = CLAIM.statement("disconnect")
+disconnect_sync = CLAIM.statement("disconnect-sync-view")
 nested_loop = CLAIM.statement("nested-event-loop")
 # Everything in process here is ASGI: the AsyncClient's handler or ASGIHandler.
 in_process = pytest.mark.interface("asgi")
@@ -282,41 +303,124 @@ async def test_async_client_cannot_leave_so_the_view_completes(meeting, monkeypa
     assert listened == []
 
 
-@disconnect
-@in_process
-@requires_django(since="5.0")
-async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(meeting):
-    # The same view through ASGIHandler with a client that leaves: cancelled.
+async def leave_once_inside(meeting, path, label):
+    """Drive ``path`` through a fresh ASGIHandler and send ``http.disconnect`` once the view has
+    told the meeting point ``inside``. Returns the handler's task and the messages it sends."""
     app = handler("asgi")
-    label = f"handler-{uuid.uuid4().hex[:12]}"
     inbox, sent = asyncio.Queue(), []
     inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
 
     async def send(message):
         sent.append(message)
 
-    scope = http_scope("/threads/until-disconnect/", query_for(meeting, label))
-    task = asyncio.ensure_future(app(scope, inbox.get, send))
+    task = asyncio.ensure_future(app(http_scope(path, query_for(meeting, label)), inbox.get, send))
     assert "inside" in await asyncio.to_thread(meeting.wait_for_event, label, "inside")
     inbox.put_nowait({"type": "http.disconnect"})
+    return task, sent
+
+
+@disconnect
+@in_process
+@requires_django(since="5.0")
+async def test_the_handler_listens_for_the_disconnect_the_client_never_sends(meeting):
+    # The same view through ASGIHandler with a client that leaves: cancelled.
+    label = f"handler-{uuid.uuid4().hex[:12]}"
+    task, sent = await leave_once_inside(meeting, "/threads/until-disconnect/", label)
     await asyncio.wait_for(task, 5)
     assert await asyncio.to_thread(first_outcome, meeting, label) == "cancelled"
     assert sent == []  # no response at all
 
 
+SYNC_UNTIL_RELEASED = "/threads/sync-until-released/"
+
+
+@disconnect_sync
+@serving(*ASGI_SERVERS)
+def test_a_server_lets_a_sync_view_run_to_its_end(server, meeting, evidence):
+    label = f"sync-leave-{uuid.uuid4().hex[:12]}"
+    port = int(server.url.rsplit(":", 1)[1])
+    watched = progress.Activity(groups=[server.proc.pid])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(
+            f"GET {SYNC_UNTIL_RELEASED}?{query_for(meeting, label)} HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\n\r\n".encode()
+        )
+        assert "inside" in meeting.wait_for_event(label, "inside", watched), "the view never started"
+    # The client has gone. Once nothing in the server can run any more, it has done whatever it
+    # does about that, and the view is still held.
+    assert meeting.wait_for_event(label, "completed", watched) == ["inside"]
+    meeting.release(label)
+    assert meeting.wait_for_event(label, "completed", watched) == ["inside", "completed"]
+    evidence(f"{server.name} client left a sync view", view="completed")
+
+
+@disconnect_sync
+@in_process
+async def test_the_handler_lets_a_sync_view_run_to_its_end(meeting):
+    label = f"sync-handler-{uuid.uuid4().hex[:12]}"
+    task, sent = await leave_once_inside(meeting, SYNC_UNTIL_RELEASED, label)
+    # Until nothing can run any more: ASGIHandler.handle has cancelled the view's task (>= 5.0).
+    assert await asyncio.to_thread(meeting.wait_for_event, label, "completed") == ["inside"]
+    meeting.release(label)
+    await asyncio.wait_for(task, 5)
+    assert meeting.events(label) == ["inside", "completed"]
+    # The view returned its response; Django >= 5.0 had stopped waiting for it and sends none.
+    assert [message["type"] for message in sent] == by_version({
+        "4.2": ["http.response.start", "http.response.body"],
+        "5.0": [],
+    })  # fmt: skip
+
+
+@disconnect_sync
+@in_process
+async def test_async_client_runs_a_sync_view_to_its_end(meeting):
+    label = f"sync-client-{uuid.uuid4().hex[:12]}"
+    request = asyncio.ensure_future(
+        AsyncClient().get(f"{SYNC_UNTIL_RELEASED}?{query_for(meeting, label)}")
+    )
+    assert "inside" in await asyncio.to_thread(meeting.wait_for_event, label, "inside")
+    meeting.release(label)
+    response = await asyncio.wait_for(request, 5)
+    assert (response.status_code, response.json()) == (200, {"outcome": "completed"})
+    assert meeting.events(label) == ["inside", "completed"]
+
+
 # --- asgiref issue 323's pattern --------------------------------------------------------------
+
+NESTED_ASYNCIO_RUN = "/threads/nested-asyncio-run/"
 
 
 @nested_loop
 @in_process
-@pytest.mark.parametrize(
-    "route, outcome",
-    [
-        ("AsyncClient", f"RuntimeError: {WOULD_DEADLOCK}"),
-        ("ASGIHandler", "deadlocked"),
-    ],
-)
-async def test_asyncio_run_in_a_sync_view(route, outcome, meeting):
-    hit = await ROUTES[route]()("/threads/nested-asyncio-run/", f"meet={meeting.port}")
+async def test_asyncio_run_in_a_sync_view_raises_through_the_async_client(meeting):
+    hit = await ROUTES["AsyncClient"]()(NESTED_ASYNCIO_RUN, f"meet={meeting.port}")
     assert hit.status == 200
-    assert (hit.json()["outcome"], hit.json()["ran_on"]) == (outcome, [])
+    answer = hit.json()
+    assert (answer["outcome"], answer["ran_on"]) == (f"RuntimeError: {WOULD_DEADLOCK}", [])
+    # The view ran on the shared thread, the thread-sensitive calls' one thread outside a request.
+    assert answer["view"]["thread"] == shared_thread()
+
+
+@nested_loop
+@in_process
+async def test_asyncio_run_in_a_sync_view_deadlocks_under_the_handler(meeting):
+    label = f"nested-{uuid.uuid4().hex[:12]}"
+    hit = await ROUTES["ASGIHandler"]()(NESTED_ASYNCIO_RUN, f"meet={meeting.port}&label={label}")
+    assert hit.status == 200
+    answer = hit.json()
+    assert (answer["outcome"], answer["ran_on"], answer["cancelled"]) == ("deadlocked", [], True)
+    view = answer["view"]
+    # Once nothing could run any more: asyncio.run's loop on the view's thread, the call's work
+    # item not started and alone in the queue of the request's executor, whose one thread is
+    # the view's.
+    assert answer["loop"]["thread"] == view["thread"] and view["loop"] is None
+    assert answer["executor"] == {
+        "max_workers": 1,
+        "threads": [view["thread"]],
+        "queue": [{"call": "record", "started": False}],
+    }
+    # Over when the request is: ThreadSensitiveContext.__aexit__ has shut the executor down and
+    # joined its thread, which skipped the cancelled call.
+    left = threads_view.NESTED_RUNS.pop(label)
+    assert not left["thread"].is_alive()
+    assert left["item"].future.cancelled() and left["ran_on"] == []

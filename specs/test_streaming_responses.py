@@ -5,27 +5,34 @@ streams any iterator under both WSGI and ASGI".
 
 What is true: it *serves* any iterator under both, but it streams only the kind that matches the
 interface: a sync iterator under WSGI, an async iterator under ASGI. The other kind is consumed in
-full before the first byte of the body is sent, with a ``Warning`` (the base class itself, not a
-subclass):
+full before the first byte of the body is sent, with a ``Warning`` from Django (the base class
+itself, not a subclass):
 
 - a sync iterator under ASGI: "StreamingHttpResponse must consume synchronous iterators in order
   to serve them asynchronously. Use an asynchronous iterator instead." It is drained into a list
-  on a worker thread, then sent;
+  on a thread without an event loop (``sync_to_async``'s), then sent;
 - an async iterator under WSGI: "StreamingHttpResponse must consume asynchronous iterators in
   order to serve them synchronously. Use a synchronous iterator instead." It is drained into a
-  list on a one-off event loop, then sent.
+  list on an event loop (``async_to_sync``'s: a WSGI server runs none), then sent.
 
-The same on every server, and in process; every server prints the warning but daphne (and
-runserver with daphne), whose Twisted logging swallows Python warnings. Since Django 5.2 the
-warning is raised with ``stacklevel=2``, so it points at whoever iterates the response
-(``ASGIHandler.send_response``; the WSGI server) instead of at django/http/response.py.
+The same on every server and in process. Whether the warning reaches the server's output is the
+server's doing: every server prints it except daphne and runserver-daphne (runserver with daphne
+in INSTALLED_APPS). ``daphne.server.Server.run``, at its default verbosity (1; daphne's runserver
+command passes none), starts Twisted's logging with
+``twisted.logger.globalLogBeginner.beginLoggingTo`` and a single observer that drops every event;
+``LogBeginner.beginLoggingTo`` also replaces ``warnings.showwarning`` with
+``LogBeginner.showwarning``, which turns each warning into a Twisted log event. So under daphne
+the warning is issued and goes nowhere. Since Django 5.2 the warning is raised with
+``stacklevel=2``, so it points at whoever iterates the response (``ASGIHandler.send_response``;
+the WSGI server) instead of at django/http/response.py.
 
 The evidence is a rendezvous, not a stopwatch: the generator yields its first chunk, then waits at
 the meeting point for the client, which goes there only once it holds that first chunk. If the
 chunk was streamed the two meet (``met``); if the body was buffered the generator waits alone
 (``alone``) and the client gets the first chunk only after the generator produced its last. The
 generator also stamps the instant it produced its last chunk (one monotonic clock for every
-process), which the client compares with the instant the first chunk reached it.
+process), which the client compares with the instant the first chunk reached it. The first chunk
+says whether an event loop runs where the generator runs.
 
 Why: ``django.http.response.StreamingHttpResponse.__aiter__`` (used by
 ``ASGIHandler.send_response``) catches the ``TypeError`` of ``async for`` over a sync iterator,
@@ -57,6 +64,7 @@ from harness.spec import (
     When,
     by_version,
     each_proves,
+    get,
     handler,
     http_scope,
     meet_line,
@@ -81,11 +89,13 @@ CLAIM = Claim(
                 ),
             ],
             reality=(
-                "Under ASGI a sync iterator is served, but consumed in full on a worker thread "
-                "before the first byte of the body is sent, with a Warning (the base class): "
-                "\"StreamingHttpResponse must consume synchronous iterators in order to serve "
-                "them asynchronously. Use an asynchronous iterator instead.\" Same on every ASGI "
-                "server and in process."
+                "Under ASGI a sync iterator is served, but consumed in full on a thread without "
+                "an event loop before the first byte of the body is sent, on every ASGI server "
+                "and in process. Django issues a Warning (the base class): \"StreamingHttpResponse "
+                "must consume synchronous iterators in order to serve them asynchronously. Use "
+                "an asynchronous iterator instead.\" Every ASGI server prints it except daphne "
+                "and runserver-daphne, where Twisted's logging has taken over "
+                "warnings.showwarning and discards it."
             ),
         ),
         Statement(
@@ -100,11 +110,11 @@ CLAIM = Claim(
                 ),
             ],
             reality=(
-                "Under WSGI an async iterator is served, but consumed in full on a one-off event "
-                "loop before the first byte of the body is sent, with a Warning (the base "
-                "class): \"StreamingHttpResponse must consume asynchronous iterators in order to "
-                "serve them synchronously. Use a synchronous iterator instead.\" Same on every "
-                "WSGI server and in process."
+                "Under WSGI an async iterator is served, but consumed in full on an event loop "
+                "(async_to_sync's) before the first byte of the body is sent, on every WSGI "
+                "server and in process, with a Warning (the base class) that every WSGI server "
+                "prints: \"StreamingHttpResponse must consume asynchronous iterators in order to "
+                "serve them synchronously. Use a synchronous iterator instead.\""
             ),
         ),
     ],
@@ -124,7 +134,6 @@ KINDS = each_proves(
     {"sync": CLAIM.statement("sync-iterator-streamed"),
      "async": CLAIM.statement("async-iterator-streamed")},
 )  # fmt: skip
-
 PATHS = {"sync": "/streaming/sync-iterator/", "async": "/streaming/async-iterator/"}
 # (interface, iterator kind) -> the warning, or None when that kind is the interface's own.
 WARNING = {
@@ -138,9 +147,6 @@ WARNED_FROM = by_version({
     "4.2": {"asgi": "django/http/response.py", "wsgi": "django/http/response.py"},
     "5.2": {"asgi": "django/core/handlers/asgi.py", "wsgi": __file__},
 })  # fmt: skip
-# daphne (and runserver, which runs daphne) never shows the warning: Twisted's logging takes over
-# Python's warnings. (specs/test_unawaited_sleep.py sees the same.)
-SHOWS_WARNINGS = {name: name not in ("daphne", "runserver-daphne") for name in SERVERS}
 
 
 @dataclass
@@ -190,6 +196,13 @@ def join_meeting(meeting, group):
             conn.makefile().readline()
 
     threading.Thread(target=meet, daemon=True).start()
+
+
+def first_chunk(kind):
+    """What the generator yields first: whether an event loop runs where it runs. An async
+    generator always runs on one; a sync one, whatever the interface, on a thread without one
+    (sync_to_async drains it on a worker thread under ASGI)."""
+    return f"first loop={'yes' if kind == 'async' else 'no'}\n".encode()
 
 
 def has_first_chunk(body):
@@ -243,13 +256,20 @@ def test_only_the_interfaces_own_iterator_kind_is_streamed(server, kind, meeting
     # per server: PYTHONWARNINGS=default prints a warning once per code location.)
     printed = server.output()[seen:]
     assert hit.status == 200
+    assert hit.body.startswith(first_chunk(kind)), hit.body
     warning = WARNING[(interface, kind)]
     if warning is None:
         assert hit.streamed, (hit.first_at, hit.body)
         assert "StreamingHttpResponse must consume" not in printed
     else:
         assert hit.buffered, (hit.first_at, hit.body)
-        assert (f"Warning: {warning}" in printed) is SHOWS_WARNINGS[server.name], printed
+        goes_to = get(server.url, "/streaming/warnings-go-to/").body.decode()
+        assert goes_to == server.kind.warnings_to  # harness/servers.py says why
+        if server.kind.prints_warnings:
+            # warnings.formatwarning's "file:line: category: message".
+            assert f": Warning: {warning}" in printed, printed
+        else:
+            assert warning not in printed, printed  # not in any form
     evidence(
         f"{server.name} {kind} iterator",
         streamed=hit.streamed,
@@ -317,9 +337,7 @@ async def test_in_process_streaming_and_warning(interface, kind, meeting, group,
         warnings.simplefilter("always")
         hit = await serve_in_process(interface, PATHS[kind], meeting, group)
     assert hit.status == 200
-    # The consuming side: an event loop for async iterators, a loop-less thread for sync ones,
-    # whatever the interface (the mismatched kind is drained by sync_to_async/async_to_sync).
-    assert hit.body.startswith(f"first loop={'yes' if kind == 'async' else 'no'}\n".encode())
+    assert hit.body.startswith(first_chunk(kind)), hit.body
     ours = [w for w in caught if "StreamingHttpResponse" in str(w.message)]
     expected = WARNING[(interface, kind)]
     if expected is None:

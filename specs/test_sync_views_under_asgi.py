@@ -3,27 +3,28 @@
 Claimed (django/channels issue 1587, Django 3.1 under daphne): "Multiple requests to synchronous
 views are handled sequentially".
 
-What is true: since Django 4.0 every ASGI server the spec serves on (uvicorn, daphne,
-hypercorn, granian, runserver with daphne) runs each request's sync view on a thread of its own,
-never on the event loop's thread, and requests to sync views are inside their views at the same
-time: N of them meet at a rendezvous. The thread is new for every request (a fresh single-thread
-executor each time), not one taken from a pool. In Django 3.x every sync view of the process ran
-on asgiref's one process-wide thread-sensitive thread (as the maintainers explain in that issue;
-not run here, tox starts at Django 4.2).
-(It is still true of Django's AsyncClient, which skips the per-request context: see
-specs/test_async_client_vs_server.py.)
+What is true (every Django version the spec runs, 4.2 to 6.1): every ASGI server the spec
+serves on (uvicorn, daphne, hypercorn, granian, runserver with daphne), and Django's
+``ASGIHandler`` driven in process, run each request's sync view on a thread of its own, never on
+the event loop's thread, and requests to sync views are inside their views at the same time: N of
+them meet at a rendezvous. The thread is new for every request (a fresh single-thread executor
+each time, numbered in creation order), not one taken from a pool, and it has ended once the
+request is over. (Django's AsyncClient, which skips the per-request context, does run them one at
+a time: specs/test_async_client_vs_server.py::
+test_async_client_runs_concurrent_sync_views_one_at_a_time.)
 
 Why: ``ASGIHandler.__call__`` wraps each request in ``async with ThreadSensitiveContext()``, and
 ``BaseHandler._get_response_async`` calls a sync view through ``sync_to_async(...,
 thread_sensitive=True)``. ``SyncToAsync.__call__`` finds the request's context in
 ``SyncToAsync.thread_sensitive_context`` and gives it its own ``ThreadPoolExecutor(max_workers=1)``
 (``SyncToAsync.context_to_thread_executor``), which ``ThreadSensitiveContext.__aexit__`` shuts down
-when the request ends. Without that context (Django < 4.0, ticket #32889) the call falls through to
-the process-wide ``SyncToAsync.single_thread_executor``.
+when the request ends. Without that context the call falls through to the process-wide
+``SyncToAsync.single_thread_executor``, one thread for every request.
 """
 
 import asyncio
 import re
+import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -52,10 +53,9 @@ CLAIM = Claim(
             "Multiple requests to synchronous views are handled sequentially.",
             "refuted",
             reality=(
-                "Under every ASGI server, and through Django's ASGIHandler in process (Django >= "
-                "4.0), each request's sync view runs on a thread of its own, never the event "
-                "loop's, and concurrent requests to sync views are inside their views at the "
-                "same time. Only Django 3.x (and the AsyncClient) ran them one at a time."
+                "Under every ASGI server, and through Django's ASGIHandler in process, each "
+                "request's sync view runs on a thread of its own, never the event loop's, and "
+                "concurrent requests to sync views are inside their views at the same time."
             ),
         ),
         Statement(
@@ -66,7 +66,7 @@ CLAIM = Claim(
                 "Every request gets a new thread, even when the requests come one after "
                 "another: a fresh ThreadPoolExecutor(max_workers=1) per request (threads named "
                 "ThreadPoolExecutor-<n>_0, numbered in creation order), never the event loop's "
-                "thread. Django 3.x used asgiref's one process-wide thread-sensitive thread."
+                "thread."
             ),
             claimed=False,
         ),
@@ -106,7 +106,8 @@ def assert_overlapped_on_own_threads(volley, n=N):
 def test_sync_views_overlap_each_on_its_own_thread(server, meeting, evidence):
     volley = fire(server.url, SYNC_VIEW, N, meeting=meeting)
     assert_overlapped_on_own_threads(volley)
-    assert len({hit.json()["loop"] for hit in volley.hits}) == 1  # one loop served them all
+    # One event loop served them all (the view's own thread runs none).
+    assert len({hit.json()["loop_thread"] for hit in volley.hits}) == 1
     evidence(f"{server.name} sync views", volley.summary())
 
 
@@ -130,4 +131,8 @@ async def test_in_process_asgi_handler_overlaps_too(meeting, evidence):
     hits = await asyncio.gather(*(asgi_get(app, SYNC_VIEW, params) for _ in range(N)))
     volley = Volley(list(hits))
     assert_overlapped_on_own_threads(volley)
+    # Each request's thread has ended with it: ThreadSensitiveContext.__aexit__ shut its executor
+    # down and joined it before the handler returned.
+    alive = {thread.name for thread in threading.enumerate()}
+    assert alive & {hit.json()["thread_name"] for hit in volley.hits} == set()
     evidence("in-process ASGIHandler", volley.summary())

@@ -8,34 +8,46 @@ What is true: "the same thread as the other thread-sensitive calls *of that scop
 thread that is depends on what sits above the call:
 
 - Under an ASGI server (Django's ASGIHandler) the scope is the request: every thread-sensitive
-  call a request makes, nested ones included (sync_to_async -> async_to_sync -> sync_to_async),
-  runs on one thread made for that request. It is neither the main thread nor the event loop's;
-  another request's calls run on another thread, at the same time. ``thread_sensitive=False``
-  runs the call on the loop's default executor instead, yet another thread.
-- Under a WSGI server the async view runs inside ``async_to_sync`` on the server's request thread,
-  and the thread-sensitive calls go back to that thread: the request's worker thread, not main.
-- Only when the outermost code is sync and runs on the main thread (``async_to_sync`` called there,
-  as in a script or a management command) do the calls run on the main thread.
-- With no request scope and async code outermost (``asyncio.run``), every call of the process runs
-  on asgiref's one shared thread, ``SyncToAsync.single_thread_executor``: not the main thread.
+  call an async view makes, nested ones included (sync_to_async -> async_to_sync ->
+  sync_to_async), runs on one thread of that request's own. It is neither the main thread nor the
+  event loop's; another request's calls run on another thread, at the same time.
+  ``thread_sensitive=False`` runs the call on the loop's default executor instead, yet another
+  thread.
+- Under a WSGI server Django runs an async view with ``async_to_sync`` on the server's worker
+  thread for the request, and the view's thread-sensitive calls go back to that thread (the one
+  running ``WSGIHandler.__call__`` for the request), while the view itself runs on an event loop
+  in a thread of its own.
+- A sync view under WSGI that starts its own event loop (``asyncio.run``) has no
+  ``async_to_sync`` above it: a thread-sensitive call made on that loop runs on asgiref's one
+  process-wide thread, ``SyncToAsync.single_thread_executor``, neither the worker thread nor
+  the main thread.
+- With no request and async code outermost (``asyncio.run``), every call runs on that same shared
+  thread; inside ``async with ThreadSensitiveContext()``, on a thread of that context's own.
+- When the outermost code is sync and runs on the main thread (``async_to_sync`` called there, as
+  in a script or a management command), the calls, nested ones included, run on the main thread.
 
 The error of issue 323, ``RuntimeError: Single thread executor already being used, would
-deadlock``, comes from that last case: a thread-sensitive call made while another one of the same
-context is still running on the shared thread, e.g. from ``asyncio.run()`` (or
+deadlock``, comes from the shared thread: a thread-sensitive call made while another one of the
+same context is still running there, e.g. from ``asyncio.run()`` (or
 ``asyncio.run_coroutine_threadsafe``) inside a function that ``sync_to_async`` runs. asgiref
-refuses instead of queueing behind itself. Inside a Django request the same pattern does not
-raise: the request's own single-thread executor is used, and the call waits forever behind the
-thread that waits for it (a real deadlock; the spec bounds it with ``asyncio.wait_for``). Calling
-``async_to_sync`` instead of ``asyncio.run``, or ``thread_sensitive=False``, avoids both.
+refuses instead of queueing behind itself. In a sync Django view served by ASGI the same pattern
+does not raise, and deadlocks for real: the call's work item waits in the queue of the request's
+one-thread executor, whose only thread is the view's, blocked inside ``asyncio.run`` waiting for
+that call; once nothing in the server can run any more, the call still has not started. (The
+view then breaks the deadlock by cancelling the call, so the executor skips its work item.) Under
+WSGI the shared thread is free and runs the call. Calling ``async_to_sync`` instead of
+``asyncio.run``, or ``thread_sensitive=False``, avoids the RuntimeError.
 
 Why: ``asgiref.sync.SyncToAsync.__call__`` picks the executor in this order: the innermost
 ``AsyncToSync.executors.current`` (a ``CurrentThreadExecutor`` on the thread that called
 ``async_to_sync``); the ``ThreadSensitiveContext`` of the task (``ASGIHandler.__call__`` opens one
-per request; ``context_to_thread_executor`` holds its executor); the executor of a loop that
-``async_to_sync`` started (``AsyncToSync.loop_thread_executors``); else, if ``deadlock_context`` is
-set, the RuntimeError; else ``single_thread_executor``, setting ``deadlock_context`` for the
-duration of the call. ``asyncio.run`` and ``run_coroutine_threadsafe`` copy the calling thread's
-context, ``deadlock_context`` included, but not ``AsyncToSync.executors``.
+per request; ``context_to_thread_executor`` holds its ``ThreadPoolExecutor(max_workers=1)``); the
+executor of a loop that ``async_to_sync`` started (``AsyncToSync.loop_thread_executors``); else,
+if ``deadlock_context`` is set, the RuntimeError; else ``single_thread_executor``, setting
+``deadlock_context`` for the duration of the call. ``asyncio.run`` and ``run_coroutine_threadsafe``
+copy the calling thread's context, ``deadlock_context`` and the request's
+``ThreadSensitiveContext`` included. Under WSGI, ``BaseHandler._get_response`` wraps an async
+view in ``async_to_sync``, called on the worker thread.
 """
 
 import asyncio
@@ -48,7 +60,6 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext, async_to_sync, syn
 from harness.spec import (
     ASGI_SERVERS,
     Claim,
-    SERVERS,
     Statement,
     WOULD_DEADLOCK,
     WSGI_SERVERS,
@@ -69,16 +80,58 @@ CLAIM = Claim(
     ),
     statements=[
         Statement(
-            "main-thread",
-            "sync_to_async(thread_sensitive=True), the default, runs every sync call on the main "
+            "main-thread-asgi-request",
+            "Under an ASGI server, the thread-sensitive calls of an async view run on the main "
             "thread.",
             "refuted",
             reality=(
-                "Thread-sensitive calls share one thread per scope, not the main thread: under an "
-                "ASGI server a new thread per request (nested calls included), under WSGI the "
-                "request's worker thread, under bare asyncio.run asgiref's one shared thread "
-                "(SyncToAsync.single_thread_executor), inside a ThreadSensitiveContext a thread "
-                "of that context's own."
+                "They run on one thread of the request's own (an executor thread, "
+                "ThreadPoolExecutor-<n>_0), nested calls (sync_to_async -> async_to_sync -> "
+                "sync_to_async) included: neither the main thread nor the event loop's, and "
+                "each of several concurrent requests has its own. thread_sensitive=False runs "
+                "the call on the event loop's default executor instead (asyncio_<n>)."
+            ),
+        ),
+        Statement(
+            "main-thread-wsgi-async-view",
+            "Under a WSGI server, the thread-sensitive calls of an async view run on the main "
+            "thread.",
+            "refuted",
+            reality=(
+                "They run on the server's worker thread for the request, the thread running "
+                "WSGIHandler.__call__ for it, nested calls included; the async view itself runs "
+                "on an event loop in another thread, one per request."
+            ),
+        ),
+        Statement(
+            "main-thread-wsgi-new-loop",
+            "Under a WSGI server, a thread-sensitive call that a sync view makes on an event "
+            "loop of its own (asyncio.run) runs on the main thread.",
+            "refuted",
+            reality=(
+                "It runs on asgiref's one process-wide thread, "
+                "SyncToAsync.single_thread_executor: neither the main thread nor the request's "
+                "worker thread."
+            ),
+        ),
+        Statement(
+            "main-thread-asyncio-run",
+            "With no request, the thread-sensitive calls of code that asyncio.run runs on the "
+            "main thread run on the main thread.",
+            "refuted",
+            reality=(
+                "They all run on asgiref's one process-wide thread, "
+                "SyncToAsync.single_thread_executor, while the main thread runs the event loop."
+            ),
+        ),
+        Statement(
+            "main-thread-own-context",
+            "Inside async with ThreadSensitiveContext(), thread-sensitive calls run on the main "
+            "thread.",
+            "refuted",
+            reality=(
+                "They run on one thread of that context's own: neither the main thread, nor "
+                "asgiref's process-wide thread, nor another context's thread."
             ),
         ),
         Statement(
@@ -101,10 +154,11 @@ CLAIM = Claim(
             "The same call made from a sync Django view raises that RuntimeError too.",
             "refuted",
             reality=(
-                "In a sync Django view it never raises: under ASGI the request's own "
-                "single-thread executor takes the call and queues it behind the view that waits "
-                "for it, a real deadlock (the call never starts); under WSGI no thread-sensitive "
-                "call runs the view, nothing is busy, and asgiref's shared thread runs it."
+                "In a sync Django view it never raises. Under ASGI it deadlocks: the call's work "
+                "item waits in the queue of the request's one-thread executor, whose only thread "
+                "is the view's, blocked in asyncio.run waiting for that call; once nothing in "
+                "the server can run any more, the call still has not started. Under WSGI the "
+                "call runs, on asgiref's shared thread."
             ),
             claimed=False,
         ),
@@ -113,16 +167,22 @@ CLAIM = Claim(
         "asgiref.sync.SyncToAsync.__call__ (executor order: AsyncToSync.executors.current, "
         "thread_sensitive_context -> context_to_thread_executor, AsyncToSync.loop_thread_executors, "
         "deadlock_context check, single_thread_executor); ThreadSensitiveContext per request in "
-        "django.core.handlers.asgi.ASGIHandler.__call__."
+        "django.core.handlers.asgi.ASGIHandler.__call__; async_to_sync around an async view in "
+        "django.core.handlers.base.BaseHandler._get_response (WSGI)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#sync-to-async",
 )
-main_thread = CLAIM.statement("main-thread")
+main_thread_asgi_request = CLAIM.statement("main-thread-asgi-request")
+main_thread_wsgi_async_view = CLAIM.statement("main-thread-wsgi-async-view")
+main_thread_wsgi_new_loop = CLAIM.statement("main-thread-wsgi-new-loop")
+main_thread_asyncio_run = CLAIM.statement("main-thread-asyncio-run")
+main_thread_own_context = CLAIM.statement("main-thread-own-context")
 main_thread_under_async_to_sync = CLAIM.statement("main-thread-under-async-to-sync")
 would_deadlock_error = CLAIM.statement("would-deadlock-error")
 would_deadlock_error_in_a_view = CLAIM.statement("would-deadlock-error-in-a-view")
 
 N = 3
+NESTED_ASYNCIO_RUN = "/threads/nested-asyncio-run/"
 
 
 def ident():
@@ -131,6 +191,10 @@ def ident():
 
 def name():
     return threading.current_thread().name
+
+
+def thread_of(where):
+    return where["thread"], where["thread_name"]
 
 
 def assert_one_thread_per_request(volley, n=N):
@@ -150,7 +214,7 @@ def assert_one_thread_per_request(volley, n=N):
     return answers
 
 
-@main_thread
+@main_thread_asgi_request
 @serving(*ASGI_SERVERS)
 def test_asgi_one_new_thread_per_request(server, meeting, evidence):
     volley = fire(server.url, "/threads/sensitive/", N, meeting=meeting)
@@ -163,14 +227,51 @@ def test_asgi_one_new_thread_per_request(server, meeting, evidence):
     evidence(f"{server.name} sensitive calls", volley.summary())
 
 
-@main_thread
+@main_thread_wsgi_async_view
 @serving(*WSGI_SERVERS)
 def test_wsgi_the_requests_worker_thread(server, meeting, evidence):
     volley = fire(server.url, "/threads/sensitive/", N, meeting=meeting)
     answers = assert_one_thread_per_request(volley)
+    # Each call ran on the thread whose stack holds WSGIHandler.__call__ for that very request:
+    # the server's worker thread, parked in async_to_sync (BaseHandler._get_response).
+    assert [[call["in_wsgi_call"] for call in a["sensitive"]] for a in answers] == [[True] * 5] * N
     # async_to_sync ran each async view on a new loop in a thread of its own.
     assert len({a["loop"]["thread"] for a in answers}) == N
     evidence(f"{server.name} sensitive calls", volley.summary())
+
+
+@main_thread_wsgi_async_view
+@pytest.mark.interface("wsgi")
+def test_wsgi_handler_returns_calls_to_the_calling_thread():
+    # serve_once is how a WSGI server's worker thread calls Django.
+    box = {}
+
+    def worker():
+        box["worker"] = ident()
+        box["hit"] = serve_once("wsgi", handler("wsgi"), "/threads/sensitive/")
+
+    thread = threading.Thread(target=worker, name="wsgi-worker")
+    thread.start()
+    thread.join(10)
+    answer = box["hit"].json()
+    assert {call["thread"] for call in answer["sensitive"]} == {box["worker"]}
+    assert {call["thread_name"] for call in answer["sensitive"]} == {"wsgi-worker"}
+    assert box["worker"] != threading.main_thread().ident
+
+
+@main_thread_wsgi_new_loop
+@serving(*WSGI_SERVERS)
+def test_wsgi_sync_view_new_loop_calls_go_to_the_shared_thread(server, meeting, evidence):
+    answer = get(server.url, NESTED_ASYNCIO_RUN, {"meet": meeting.port}).json()
+    view, shared = answer["view"], answer["shared"]
+    assert answer["outcome"] == "ran"
+    # The view asked SyncToAsync.single_thread_executor for its thread once the call was done.
+    # Names too: the ident of a thread that has ended may be given to the next one, never its
+    # name (ThreadPoolExecutor numbers its threads).
+    assert [thread_of(call) for call in answer["ran_on"]] == [thread_of(shared)]
+    assert thread_of(shared) != thread_of(view)
+    assert (shared["main_thread"], view["main_thread"]) == (False, False)
+    evidence(f"{server.name} asyncio.run in a sync view", call=shared["thread_name"])
 
 
 @main_thread_under_async_to_sync
@@ -191,35 +292,24 @@ def nested_ident():
     return async_to_sync(inner)()
 
 
-@main_thread
-@pytest.mark.interface("wsgi")
-def test_wsgi_handler_returns_calls_to_the_calling_thread():
-    # serve_once is how a WSGI server's worker thread calls Django.
-    box = {}
+@main_thread_asyncio_run
+def test_asyncio_run_shares_one_process_wide_thread():
+    # No request scope, async outermost, started by asyncio.run on the main thread.
+    assert threading.current_thread() is threading.main_thread()
 
-    def worker():
-        box["worker"] = ident()
-        box["hit"] = serve_once("wsgi", handler("wsgi"), "/threads/sensitive/")
+    def here():
+        return ident(), name()
 
-    thread = threading.Thread(target=worker, name="wsgi-worker")
-    thread.start()
-    thread.join(10)
-    answer = box["hit"].json()
-    assert {call["thread"] for call in answer["sensitive"]} == {box["worker"]}
-    assert {call["thread_name"] for call in answer["sensitive"]} == {"wsgi-worker"}
-    assert box["worker"] != threading.main_thread().ident
+    async def calls():
+        return await asyncio.gather(*(sync_to_async(here)() for _ in range(N))), here()
 
-
-@main_thread
-async def test_bare_asyncio_shares_one_process_wide_thread():
-    # No request scope, async outermost (pytest's loop runs this test on the main thread).
-    threads = await asyncio.gather(*(sync_to_async(ident)() for _ in range(N)))
-    shared = SyncToAsync.single_thread_executor.submit(ident).result()
+    threads, loop_thread = asyncio.run(calls())
+    shared = SyncToAsync.single_thread_executor.submit(here).result()
     assert threads == [shared] * N
-    assert shared != ident()
+    assert loop_thread == here() != shared
 
 
-@main_thread
+@main_thread_own_context
 async def test_a_thread_sensitive_context_gets_its_own_thread():
     # Thread names, not idents: a finished thread's ident may be given to the next thread.
     async with ThreadSensitiveContext():
@@ -299,19 +389,41 @@ async def test_the_two_ways_out():
     assert ran.pop() != outer_thread
 
 
+def assert_deadlocked(answer):
+    """The nested-asyncio-run view's answer shows the deadlock itself, not just a call that did
+    not come back (project/views/threads.py)."""
+    assert (answer["outcome"], answer["ran_on"]) == ("deadlocked", [])
+    view, loop = answer["view"], answer["loop"]
+    # The sync view's thread has no loop of its own; asyncio.run started one on it.
+    assert (view["loop"], loop["thread"]) == (None, view["thread"]) and loop["loop"] is not None
+    # Once nothing could run any more: the call's work item, not started, was the one item in
+    # the queue of the request's ThreadSensitiveContext executor, whose only thread was the
+    # view's, still inside asyncio.run waiting for it.
+    assert answer["executor"] == {
+        "max_workers": 1,
+        "threads": [view["thread"]],
+        "queue": [{"call": "record", "started": False}],
+    }
+    # Cancelling the call cancelled its work item: the freed thread will skip it.
+    assert answer["cancelled"] is True
+
+
 @would_deadlock_error_in_a_view
-@serving(*ASGI_SERVERS, *WSGI_SERVERS)
-def test_the_same_pattern_in_a_django_view(server, meeting, evidence):
-    hit = get(server.url, "/threads/nested-asyncio-run/", {"meet": meeting.port})
+@serving(*ASGI_SERVERS)
+def test_under_asgi_the_same_pattern_deadlocks(server, meeting, evidence):
+    hit = get(server.url, NESTED_ASYNCIO_RUN, {"meet": meeting.port})
+    assert hit.status == 200
+    assert_deadlocked(hit.json())
+    evidence(f"{server.name} asyncio.run in a sync view", outcome=hit.json()["outcome"])
+
+
+@would_deadlock_error_in_a_view
+@serving(*WSGI_SERVERS)
+def test_under_wsgi_the_same_pattern_runs(server, meeting, evidence):
+    hit = get(server.url, NESTED_ASYNCIO_RUN, {"meet": meeting.port})
     assert hit.status == 200
     answer = hit.json()
-    if SERVERS[server.name].interface == "asgi":
-        # Not the RuntimeError: the request's own one-thread executor takes the call and queues
-        # it behind the view, which waits for it: it never starts, and once nothing in the
-        # server can run any more the view stops waiting.
-        assert answer == {"outcome": "deadlocked", "ran_on": [], "view": answer["view"]}
-    else:
-        # No sync_to_async above the view: nothing is busy, the shared thread runs the call.
-        assert answer["outcome"] == "ran"
-        assert answer["ran_on"] != [answer["view"]]
+    # Nothing thread-sensitive runs the view: the shared thread is free and runs the call.
+    assert answer["outcome"] == "ran"
+    assert [thread_of(call) for call in answer["ran_on"]] == [thread_of(answer["shared"])]
     evidence(f"{server.name} asyncio.run in a sync view", outcome=answer["outcome"])

@@ -37,6 +37,21 @@ def test_a_claim_is_refuted_when_one_statement_is_refuted_everywhere():
     assert claim(sync, maybe).verdict == "conditional"
 
 
+def test_expected_reads_the_rules_where_a_test_runs():
+    from types import SimpleNamespace
+
+    from harness.servers import SERVERS
+
+    cancelled = Statement("c", "Cancelled.", "holds", reality="r", when=[
+        When("refuted", interface="wsgi"), When("refuted", django="<5.0.2")])  # fmt: skip
+    record = claim(cancelled)
+    uvicorn = SimpleNamespace(name="uvicorn", kind=SERVERS["uvicorn"])
+    assert record.expected("c", uvicorn, django="5.0.2") == "holds"
+    assert record.expected("c", uvicorn, django="5.0.1") == "refuted"
+    assert record.expected("c", interface="wsgi", django="6.1") == "refuted"
+    assert record.expected("c", django="6.1") == "holds"  # Django's ASGI handler in process
+
+
 def test_a_verdict_says_how_much_of_a_claim_that_fails_still_holds():
     sync = Statement("sync", "get() is synchronous.", "holds")
     wrap = Statement("wrap", "It must be wrapped.", "refuted", reality="aget() exists.")

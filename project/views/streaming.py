@@ -15,11 +15,17 @@ Streaming. ``/streaming/sync-iterator/`` and ``/streaming/async-iterator/`` retu
 client at the meeting point (``?meet=PORT&group=G``; the client joins once it holds
 the first chunk, so ``met`` happens only if that chunk reached it while the generator was still
 running), then yields the answer and, last, the instant it produced its last chunk.
+
+Warnings. ``/streaming/warnings-go-to/`` answers with the qualified name of what
+``warnings.showwarning`` is in the serving process: where a warning that passes the filters goes
+(Python's own function writes it to stderr). specs/test_streaming_responses.py and
+specs/test_unawaited_sleep.py read it.
 """
 
 import asyncio
 import time
 import uuid
+import warnings
 
 from django.core.signals import request_finished
 from django.http import HttpResponse, StreamingHttpResponse
@@ -127,9 +133,18 @@ async def async_iterator(request):
     return StreamingHttpResponse(_async_chunks(request), content_type="text/plain")
 
 
+# --- warnings ---------------------------------------------------------------------------------
+
+
+def warnings_go_to(request):
+    show = warnings.showwarning
+    return HttpResponse(f"{show.__module__}.{show.__qualname__}", content_type="text/plain")
+
+
 urlpatterns = [
     path("hold/", hold_view),
     path("hold-sync/", hold_sync),
     path("sync-iterator/", sync_iterator),
     path("async-iterator/", async_iterator),
+    path("warnings-go-to/", warnings_go_to),
 ]
