@@ -87,8 +87,7 @@ class MeetingPoint:
                     point._tell(words[1], words[2])
                     answer = "ok"
                 elif words and words[0] == "hold" and len(words) == 2:
-                    point._hold(words[1])
-                    answer = "go"
+                    answer = point._hold(words[1])
                 else:
                     answer = "error"
                 progress.event()  # the answer wakes the caller up: whatever waits on it, wait on
@@ -195,6 +194,9 @@ class MeetingPoint:
             self._cond.wait_for(
                 lambda: group in self._released or self._stopping, timeout=MEET_CAP_MS / 1000
             )
+            if group in self._released:
+                return "go"
+            return "stopping" if self._stopping else "cap"
 
     def events(self, group):
         """What the views of ``group`` have told, in order."""

@@ -13,7 +13,9 @@ of it).
   ``quiet PID``                a rendezvous nobody else joins: ``quiet`` once nothing watched can
                                make progress any more (``cap`` if the cap ran out first).
   ``tell GROUP EVENT``         record EVENT (no spaces) in GROUP's ordered log; ``ok``.
-  ``hold GROUP``               wait until the test releases GROUP (or the cap runs out); ``go``.
+  ``hold GROUP``               wait until the test releases GROUP: ``go``; ``cap`` if the cap ran
+                               out first, ``stopping`` if the session ends (a view must never
+                               take either for a release).
 """
 
 import os

@@ -102,12 +102,12 @@ def tell(port, group, event):
 
 
 def hold(port, group):
-    """Wait, blocking, until the test releases ``group``."""
+    """Wait, blocking, until the test releases ``group``: ``go``, or why it did not (protocol)."""
     return _ask(port, hold_line(group))
 
 
 async def ahold(port, group):
-    """Wait, awaiting, until the test releases ``group``."""
+    """Wait, awaiting, until the test releases ``group``: ``go``, or why it did not."""
     return await _aask(port, hold_line(group))
 
 

@@ -422,5 +422,6 @@ async def test_asyncio_run_in_a_sync_view_deadlocks_under_the_handler(meeting):
     # Over when the request is: ThreadSensitiveContext.__aexit__ has shut the executor down and
     # joined its thread, which skipped the cancelled call.
     left = threads_view.NESTED_RUNS.pop(label)
+    assert left["executor"]._shutdown and left["executor"]._threads == {left["thread"]}
     assert not left["thread"].is_alive()
     assert left["item"].future.cancelled() and left["ran_on"] == []

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from harness.meeting import MeetingPoint
-from harness.protocol import meet_line
+from harness import meeting as meeting_module
+from harness.protocol import hold_line, meet_line
 from harness.probe import fire, max_in_flight, union_ns
 from harness.servers import ServerConfig
 
@@ -31,6 +32,21 @@ def test_max_in_flight(intervals, expected):
 
 def test_union_counts_overlap_once():
     assert union_ns([(0, 10), (5, 15), (20, 30)]) == 25
+
+
+def ask(point, line):
+    with socket.create_connection(("127.0.0.1", point.port)) as conn:
+        conn.sendall(line)
+        return conn.makefile().readline().strip()
+
+
+def test_a_hold_says_whether_it_was_released(monkeypatch):
+    # A view must never take a hold that ran out for a release (it would report "completed").
+    monkeypatch.setattr(meeting_module, "MEET_CAP_MS", 50)
+    with MeetingPoint() as point:
+        assert ask(point, hold_line("never")) == "cap"
+        point.release("freed")
+        assert ask(point, hold_line("freed")) == "go"
 
 
 def call_meeting(point, group, n, cap_ms, answers):

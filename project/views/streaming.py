@@ -83,20 +83,21 @@ async def hold_view(request):
     _watch_request_finished(request)
     _tell(request, "started")
     try:
-        await ahold(int(request.GET["meet"]), request.GET["group"])
+        held = await ahold(int(request.GET["meet"]), request.GET["group"])
     except asyncio.CancelledError as cancelled:
         # The test hangs up as soon as it hears "started": this may come at any await above.
         _tell(request, f"cancelled:{type(cancelled).__name__}")
         raise
-    _tell(request, "completed")
+    # Only a release completes the view: a hold that ran out is not one.
+    _tell(request, "completed" if held == "go" else f"held:{held}")
     return WitnessedResponse(request, "completed")
 
 
 def hold_sync(request):
     _watch_request_finished(request)
     _tell(request, "started")
-    hold(int(request.GET["meet"]), request.GET["group"])
-    _tell(request, "completed")
+    held = hold(int(request.GET["meet"]), request.GET["group"])
+    _tell(request, "completed" if held == "go" else f"held:{held}")
     return WitnessedResponse(request, "completed")
 
 

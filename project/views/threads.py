@@ -5,9 +5,10 @@ Every view answers with JSON saying where each part of it ran (``project.evidenc
 thread's ident and name, its event loop), plus the process's main thread, so a test can tell
 "the main thread", "the event loop's thread" and "a thread of its own" apart:
 
-- ``sync/``: a plain sync view (claims sync-views-under-asgi and async-client-faithful). It also
-  reports the thread of the event loop that serves it, found by running a coroutine there with
-  ``async_to_sync`` (from a sync_to_async thread, asgiref runs it on the calling loop).
+- ``sync/[?keep=L]``: a plain sync view (claims sync-views-under-asgi and async-client-faithful).
+  It also reports the thread of the event loop that serves it (by name), found by running a
+  coroutine there with ``async_to_sync`` (from a sync_to_async thread, asgiref runs it on the
+  calling loop). With ``keep``, it keeps the request's executor in ``KEPT_EXECUTORS[L]``.
 - ``sensitive/``: an async view making thread-sensitive ``sync_to_async`` calls, one of them
   nested (sync_to_async -> async_to_sync -> sync_to_async), and one with
   ``thread_sensitive=False`` (claim thread-sensitive-sync-to-async). Each thread-sensitive call
@@ -52,11 +53,22 @@ async def _where_async():
     return where()
 
 
+# The request executors that sync/?keep=L ran on, by L: kept alive here, so that an in-process
+# test can look at them once the request is over (shut down? its thread ended?), and so that
+# garbage collection cannot end an idle executor's thread in its place.
+KEPT_EXECUTORS = {}
+
+
 def sync_view(request):
+    if request.GET.get("keep"):
+        context = SyncToAsync.thread_sensitive_context.get(None)
+        executor = SyncToAsync.context_to_thread_executor.get(context) if context else None
+        KEPT_EXECUTORS.setdefault(request.GET["keep"], []).append(executor)
     return JsonResponse({
         **where(),
         "main": threading.main_thread().ident,
-        "loop_thread": async_to_sync(_where_async)()["thread"],
+        # By name: the ident of a thread that has ended may be given to the next one.
+        "loop_thread": async_to_sync(_where_async)()["thread_name"],
         "meeting": _meet_if_asked(request),
     })  # fmt: skip
 
@@ -176,7 +188,12 @@ def nested_asyncio_run(request):
         await asyncio.wait({call})
         if item is not None:
             found["cancelled"] = item.future.cancelled()
-            NESTED_RUNS[label] = {"thread": threading.current_thread(), "item": item, "ran_on": ran_on}
+            context = SyncToAsync.thread_sensitive_context.get(None)
+            NESTED_RUNS[label] = {
+                "thread": threading.current_thread(), "item": item, "ran_on": ran_on,
+                # Kept, so that garbage collection cannot end its idle thread instead of shutdown.
+                "executor": SyncToAsync.context_to_thread_executor.get(context),
+            }  # fmt: skip
         answer = stuck.result()
         return "deadlocked" if answer == "quiet" else f"gave up waiting: {answer}"
 
@@ -207,8 +224,9 @@ async def until_disconnect(request):
 def sync_until_released(request):
     port, label = int(request.GET["announce"]), request.GET["label"]
     tell(port, label, "inside")
-    hold(port, label)
-    tell(port, label, "completed")
+    held = hold(port, label)
+    # Only a release completes the view: a hold that ran out is not one.
+    tell(port, label, "completed" if held == "go" else f"held:{held}")
     return JsonResponse({"outcome": "completed"})
 
 
