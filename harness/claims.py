@@ -54,6 +54,8 @@ OUTCOMES = (HOLDS, REFUTED)
 SEED = "seed/000_5a8fd5ed91702aba.txt"
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 INTERFACES = ("asgi", "wsgi")
+DATABASES = ("sqlite", "postgresql")
+DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 class ClaimError(ValueError):
@@ -66,12 +68,15 @@ class Where:
 
     server: str = ""  # a name from harness.servers.SERVERS, or "" in process
     interface: str = ""  # "asgi", "wsgi", or "" when the test does not say
+    database: str = ""  # "postgresql" where a test served on it; "" is the embedded SQLite
 
     @property
     def label(self):
         if self.server:
-            return self.server
-        return f"in process ({self.interface})" if self.interface else "in process"
+            place = self.server
+        else:
+            place = f"in process ({self.interface})" if self.interface else "in process"
+        return f"{place} on {self.database}" if self.database else place
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class When:
     servers: tuple = ()  # server names
     interface: str = ""  # "asgi" or "wsgi" (a server's, or an in-process handler's)
     django: str = ""  # a version range: ">=5.0", "<5.0.2", ">=4.2,<5.0"
+    database: str = ""  # "postgresql", or "sqlite" (a place without a database says sqlite)
     why: str = ""  # the mechanism, in a few words
 
     def __post_init__(self):
@@ -90,8 +96,10 @@ class When:
             raise ClaimError(f"When: outcome {self.outcome!r} is not one of {OUTCOMES}")
         if self.interface and self.interface not in INTERFACES:
             raise ClaimError(f"When: interface {self.interface!r} is not one of {INTERFACES}")
-        if not (self.servers or self.interface or self.django):
-            raise ClaimError("When: a rule needs a condition (servers, interface or django)")
+        if not (self.servers or self.interface or self.django or self.database):
+            raise ClaimError("When: a rule needs a condition (servers, interface, django or database)")
+        if self.database and self.database not in DATABASES:
+            raise ClaimError(f"When: database {self.database!r} is not one of {DATABASES}")
         if self.django:
             try:
                 in_spec(self.django, "4.2")
@@ -103,6 +111,8 @@ class When:
             return False
         if self.interface and where.interface != self.interface:
             return False
+        if self.database and (where.database or "sqlite") != self.database:
+            return False
         return not self.django or in_spec(self.django, django)
 
     def text(self):
@@ -113,6 +123,8 @@ class When:
             parts.append(f"under {self.interface.upper()}")
         if self.django:
             parts.append(f"on Django {self.django.replace(',', ', ')}")
+        if self.database:
+            parts.append(f"on {DATABASE_NAMES[self.database]}")
         return " ".join(parts) + (f" ({self.why})" if self.why else "")
 
 
@@ -164,8 +176,8 @@ def all_places():
     from harness.servers import SERVERS
 
     return [Where(name, kind.interface) for name, kind in SERVERS.items()] + [
-        Where("", interface) for interface in INTERFACES
-    ]
+        Where(name, kind.interface, "postgresql") for name, kind in SERVERS.items()
+    ] + [Where("", interface) for interface in INTERFACES]
 
 
 @dataclass(frozen=True)
@@ -234,7 +246,8 @@ class Claim:
         instead of repeating its version ranges."""
         from harness.versions import django_version_text
 
-        where = Where(server.name, server.kind.interface) if server else Where("", interface)
+        where = (Where(server.name, server.kind.interface, server.config.db.replace("sqlite", ""))
+                 if server else Where("", interface))  # fmt: skip
         return self.statement_named(statement_id).outcome_at(where, django or django_version_text())
 
     def servers_where(self, statement_id, outcome, django=None):

@@ -23,6 +23,12 @@ PINNED = {
     "SPEC_DEBUG": None,
     "SPEC_RUNSERVER": None,
     "SPEC_DB_PATH": None,
+    "SPEC_DB": None,
+    "SPEC_PG_HOST": None,
+    "SPEC_PG_USER": None,
+    "SPEC_PG_NAME": None,
+    "SPEC_CONN_MAX_AGE": None,
+    "SPEC_DB_POOL": None,
     "SPEC_TOKEN": None,
 }
 

@@ -17,14 +17,14 @@ did another. That is the spec's loudest result; an error (evidence not gathered)
 import platform
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 
 import pytest
 
 from harness import status as statuses
 from harness.status import verdict_text
-from harness.claims import Claim, Where
+from harness.claims import DATABASES, Claim, Where
 from harness.env import pin_process_env
 from harness.meeting import MeetingPoint
 from harness.servers import SERVERS, ServerConfig, ServerMissing, ServerPool
@@ -51,6 +51,15 @@ def pytest_addoption(parser):
         metavar="NAMES",
         help="comma-separated servers to serve on, or 'all' (the default; a server whose package "
         f"is missing is skipped): {', '.join(SERVERS)}",
+    )
+    group.addoption(
+        "--db",
+        metavar="NAMES",
+        default="sqlite,postgresql",
+        help="comma-separated databases for the tests that serve on several: sqlite (embedded), "
+        "postgresql (a cluster the session starts; its tests are skipped, with the reason, where "
+        "PostgreSQL or psycopg is missing). Default: both. With postgresql alone, the in-process "
+        "tests query PostgreSQL too",
     )
     group.addoption(
         "--results",
@@ -88,6 +97,35 @@ def _selected_servers(config):
     return set(names)
 
 
+def _selected_databases(config):
+    names = [name.strip() for name in config.getoption("--db").split(",") if name.strip()]
+    unknown = [name for name in names if name not in DATABASES]
+    if unknown or not names:
+        raise pytest.UsageError(f"--db: unknown {', '.join(unknown) or 'nothing'}; known: "
+                                f"{', '.join(DATABASES)}")  # fmt: skip
+    return set(names)
+
+
+def process_database(config):
+    """The database of the in-process tests: PostgreSQL when ``--db`` names it alone, else SQLite
+    (servers each have their own, whatever this is)."""
+    return "postgresql" if _selected_databases(config) == {"postgresql"} else "sqlite"
+
+
+def in_process_database(config):
+    """Switch the in-process database to PostgreSQL where ``--db postgresql`` asks; skip the tests
+    that need it, with the reason, where PostgreSQL is missing."""
+    if process_database(config) != "postgresql":
+        return
+    from harness import postgres
+    from harness.servers import use_postgresql_in_process
+
+    reason = postgres.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    use_postgresql_in_process()
+
+
 def _server_request(item):
     callspec = getattr(item, "callspec", None)
     wanted = callspec.params.get("server") if callspec else None
@@ -99,7 +137,8 @@ def where_of(item):
     parameter, or an ``@pytest.mark.interface("asgi")`` mark)."""
     request = _server_request(item)
     if request:
-        return Where(request.name, SERVERS[request.name].interface)
+        database = "" if request.config.db == "sqlite" else request.config.db
+        return Where(request.name, SERVERS[request.name].interface, database)
     callspec = getattr(item, "callspec", None)
     interface = callspec.params.get("interface", "") if callspec else ""
     if interface not in ("asgi", "wsgi"):
@@ -107,7 +146,8 @@ def where_of(item):
         interface = marked.args[0] if marked else ""
     if interface not in ("", "asgi", "wsgi"):
         raise pytest.UsageError(f"{item.nodeid}: interface must be 'asgi' or 'wsgi', not {interface!r}")
-    return Where("", interface)
+    database = process_database(item.config)
+    return Where("", interface, "" if database == "sqlite" else database)
 
 
 def statement_of(item):
@@ -151,11 +191,14 @@ def pytest_collection_modifyitems(session, config, items):
                 "no tests; every statement needs evidence"
             )
     selected = _selected_servers(config)
+    databases = _selected_databases(config)
+    dropped = [i for i in items if _server_request(i) and _server_request(i).database_axis
+               and _server_request(i).config.db not in databases]  # fmt: skip
     if selected is not None:
-        dropped = [i for i in items if _server_request(i) and _server_request(i).name not in selected]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [i for i in items if i not in set(dropped)]
+        dropped += [i for i in items if _server_request(i) and _server_request(i).name not in selected]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in set(dropped)]
     # What the session will serve on, so the pool can start it all at once (harness/servers.py).
     config.stash[_NEEDED_SERVERS] = sorted(
         {(r.name, r.config) for r in map(_server_request, items) if r}, key=repr
@@ -227,6 +270,7 @@ def request_log(caplog):
 class ServerRequest:
     name: str
     config: ServerConfig = ServerConfig()
+    database_axis: bool = False  # served on each of several databases: --db picks
 
 
 def each_proves(argname, statements):
@@ -237,10 +281,14 @@ def each_proves(argname, statements):
     )
 
 
-def serving(*servers, config=ServerConfig()):
+def serving(*servers, config=ServerConfig(), databases=None):
     """Parametrize a test over real servers: ``@serving("uvicorn", "gunicorn-gthread")``, or
-    with a config each: ``@serving(ServerRequest("uvicorn", ServerConfig(workers=2)), ...)``."""
+    with a config each: ``@serving(ServerRequest("uvicorn", ServerConfig(workers=2)), ...)``.
+    ``databases=("sqlite", "postgresql")`` serves each on each database (``--db`` picks)."""
     wanted = [s if isinstance(s, ServerRequest) else ServerRequest(s, config) for s in servers]
+    if databases:
+        wanted = [ServerRequest(r.name, replace(r.config, db=db), database_axis=True)
+                  for db in databases for r in wanted]  # fmt: skip
     for request in wanted:
         if request.name not in SERVERS:
             raise ValueError(f"unknown server {request.name!r}; known: {', '.join(SERVERS)}")
@@ -256,7 +304,8 @@ def _param_id(request, common):
         for name in ("workers", "threads", "worker_connections")
         if getattr(request.config, name) != getattr(common, name)
     ]
-    return request.name + (f"({','.join(changed)})" if changed else "")
+    on = "" if request.config.db == "sqlite" else f"@{request.config.db}"
+    return request.name + (f"({','.join(changed)})" if changed else "") + on
 
 
 @pytest.fixture(scope="session")

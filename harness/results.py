@@ -36,8 +36,29 @@ def _claims_dir(committed_dir):
     return Path(committed_dir) / "claims"
 
 
+# An environment's second run, with the in-process tests on PostgreSQL (tox.ini: `--db
+# postgresql`), is written beside its first as <env>-pg.json and read as part of it.
+IN_PROCESS_ON_POSTGRESQL = "-pg"
+
+
 def _fresh_runs(fresh_dir):
-    return {path.stem: statuses.read(path) for path in sorted(Path(fresh_dir).glob("*.json"))}
+    runs = {path.stem: statuses.read(path) for path in sorted(Path(fresh_dir).glob("*.json"))}
+    for name in [name for name in runs if name.endswith(IN_PROCESS_ON_POSTGRESQL)]:
+        second, base = runs.pop(name), name[: -len(IN_PROCESS_ON_POSTGRESQL)]
+        if base not in runs:
+            raise ValueError(f"{name}.json has no {base}.json to belong to")
+        merge_in_process_postgresql(runs[base], second)
+    return runs
+
+
+def merge_in_process_postgresql(run, second):
+    """Add ``second``'s in-process tests on PostgreSQL to ``run`` (its other tests, served ones,
+    ``run`` has already). A test keeps its id, marked with the database."""
+    for claim_id, result in second["claims"].items():
+        tests = [{**test, "test": f"{test['test']} (on postgresql)"} for test in result["tests"]
+                 if test["where"].startswith("in process") and test["where"].endswith(" on postgresql")]  # fmt: skip
+        if tests:
+            run["claims"].setdefault(claim_id, {**result, "tests": []})["tests"].extend(tests)
 
 
 def _ran(run, claim_id):

@@ -93,7 +93,11 @@ class ServerConfig:
     # Every server gets its own copy of a migrated SQLite database (SPEC_DB_PATH), made once per
     # session, so views that query work through any server; False skips the copy.
     database: bool = True
-    # Extra environment variables, as ((name, value), ...), e.g. DJANGO_ALLOW_ASYNC_UNSAFE.
+    # Which database: "sqlite" (the embedded default), or "postgresql": a database of this
+    # server's own in the session's cluster (harness/postgres.py), copied from a migrated one.
+    db: str = "sqlite"
+    # Extra environment variables, as ((name, value), ...), e.g. DJANGO_ALLOW_ASYNC_UNSAFE,
+    # SPEC_CONN_MAX_AGE, SPEC_DB_POOL (project/settings.py).
     env: tuple = ()
 
 
@@ -325,6 +329,7 @@ class ServerProcess:
     started_at: float = 0.0
     _token: str = ""
     _fixed_port: int = None  # a port the caller insisted on (no retry elsewhere)
+    dbname: str = None  # its PostgreSQL database (config.db == "postgresql")
 
     @property
     def name(self):
@@ -382,15 +387,21 @@ class ServerProcess:
 
     def _launch_once(self, port):
         self.port = port
-        if self.config.database and not (self.workdir / "db.sqlite3").exists():
-            shutil.copyfile(migrated_database(), self.workdir / "db.sqlite3")
+        if self.config.db == "postgresql":
+            if self.dbname is None:
+                self.dbname = postgres_cluster().new_database(self.kind.name, _migrate_with)
+            database = postgres_cluster().settings(self.dbname)
+        else:
+            if self.config.database and not (self.workdir / "db.sqlite3").exists():
+                shutil.copyfile(migrated_database(), self.workdir / "db.sqlite3")
+            database = {"SPEC_DB_PATH": self.workdir / "db.sqlite3"}
         self._token = token = uuid.uuid4().hex
         env = session_env(
             session_dir(),
             SPEC_TOKEN=token,
             SPEC_MIDDLEWARE=self.config.stack,
             SPEC_DEBUG="1" if self.config.debug else "0",
-            SPEC_DB_PATH=self.workdir / "db.sqlite3",
+            **database,
             **dict(self.kind.env),
             **dict(self.config.env),
             **self.extra_env,
@@ -617,6 +628,56 @@ def migrated_database():
                 raise RuntimeError(f"migrate failed; its output:\n{log.read_text()}")
             _TEMPLATE["path"] = path
         return _TEMPLATE["path"]
+
+
+_CLUSTER = {}
+
+
+def postgres_cluster():
+    """The session's PostgreSQL cluster (harness/postgres.py), started on first use."""
+    from harness import postgres
+
+    with _TEMPLATE_LOCK:
+        if "running" not in _CLUSTER:
+            reason = postgres.missing_reason()
+            if reason:
+                raise ServerMissing(reason)
+            cluster = postgres.Cluster(session_dir() / "postgresql", zygote().spawn)
+            _CLUSTER["running"] = cluster.start(session_env(session_dir()))
+        return _CLUSTER["running"]
+
+
+def use_postgresql_in_process():
+    """Point this process's default database (the one pytest-django makes its test database from,
+    and that in-process tests query) at the session's PostgreSQL. Called before the test databases
+    are set up (the root conftest's ``django_db_modify_db_settings``)."""
+    from harness import postgres
+    from django.conf import settings
+    from django.db import connections
+
+    cluster = postgres_cluster()
+    settings.DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": str(cluster.socket_dir),
+        "USER": postgres.USER,
+        "NAME": "spec_in_process",
+        "TEST": {"NAME": "test_spec_in_process"},
+    }
+    # The handler computed its settings (with their defaults) from the old entry: again.
+    connections.__dict__.pop("settings", None)
+    # A wrapper made before (pytest-django looks at the databases while it collects) is SQLite's.
+    if hasattr(connections._connections, "default"):
+        connections._connections.default.close()
+        del connections._connections.default
+
+
+def _migrate_with(settings):
+    folder = Path(tempfile.mkdtemp(prefix="migrate-", dir=session_dir()))
+    log = folder / "migrate.log"
+    argv = [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"]
+    migrate = zygote().spawn(argv, session_env(session_dir(), **settings), folder, log)
+    if migrate.wait(timeout=120) != 0:
+        raise RuntimeError(f"migrate failed; its output:\n{log.read_text()}")
 
 
 class ServerPool:

@@ -7,11 +7,17 @@ from environment variables the harness sets explicitly (see ``harness/env.py``):
   ``"none"``: an empty stack, so no middleware changes which thread a view runs on).
 - ``SPEC_DB_PATH``: the SQLite file servers share. A file, not ``:memory:``, so that several
   processes and threads see one database.
+- ``SPEC_DB``: ``"postgresql"`` uses PostgreSQL instead (harness/postgres.py), reached through
+  ``SPEC_PG_HOST`` (the cluster's socket folder), ``SPEC_PG_USER`` and ``SPEC_PG_NAME``.
+- ``SPEC_CONN_MAX_AGE``: the default database's CONN_MAX_AGE (default 0, Django's).
+- ``SPEC_DB_POOL``: JSON for PostgreSQL's ``OPTIONS["pool"]`` (Django >= 5.1), e.g.
+  ``{"min_size": 0, "max_size": 4}``.
 - ``SPEC_DEBUG``: ``"1"`` turns DEBUG on (Django logs middleware adaptation only then).
 - ``SPEC_RUNSERVER``: ``"daphne"`` puts daphne first in INSTALLED_APPS, Django's documented way to
   make ``runserver`` serve ASGI.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -52,6 +58,17 @@ DATABASES = {
         },
     }
 }
+
+if os.environ.get("SPEC_DB") == "postgresql":
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ["SPEC_PG_HOST"],
+        "USER": os.environ["SPEC_PG_USER"],
+        "NAME": os.environ["SPEC_PG_NAME"],
+    }
+    if os.environ.get("SPEC_DB_POOL"):
+        DATABASES["default"]["OPTIONS"] = {"pool": json.loads(os.environ["SPEC_DB_POOL"])}
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("SPEC_CONN_MAX_AGE", "0"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

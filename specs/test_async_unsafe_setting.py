@@ -28,6 +28,7 @@ import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
+    DATABASES,
     ASYNC_UNSAFE,
     Claim,
     SERVERS,
@@ -158,7 +159,7 @@ UNGUARDED = ("TypeError", NOT_AWAITABLE)
 
 
 @false_turns_it_on
-@serving(*SERVERS, config=UNSAFE_FROM_START)
+@serving(*SERVERS, config=UNSAFE_FROM_START, databases=DATABASES)
 def test_server_started_with_false_runs_unguarded_until_it_changes(server, evidence):
     seen = [probe(server)]
     # Then the variable changes inside the running process (os.environ, as the docs advise).

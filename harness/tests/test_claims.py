@@ -40,12 +40,12 @@ def test_a_claim_is_refuted_when_one_statement_is_refuted_everywhere():
 def test_expected_reads_the_rules_where_a_test_runs():
     from types import SimpleNamespace
 
-    from harness.servers import SERVERS
+    from harness.servers import SERVERS, ServerConfig
 
     cancelled = Statement("c", "Cancelled.", "holds", reality="r", when=[
         When("refuted", interface="wsgi"), When("refuted", django="<5.0.2")])  # fmt: skip
     record = claim(cancelled)
-    uvicorn = SimpleNamespace(name="uvicorn", kind=SERVERS["uvicorn"])
+    uvicorn = SimpleNamespace(name="uvicorn", kind=SERVERS["uvicorn"], config=ServerConfig())
     assert record.expected("c", uvicorn, django="5.0.2") == "holds"
     assert record.expected("c", uvicorn, django="5.0.1") == "refuted"
     assert record.expected("c", interface="wsgi", django="6.1") == "refuted"

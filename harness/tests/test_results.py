@@ -64,6 +64,30 @@ def test_update_writes_one_file_per_claim_and_touches_only_the_claims_that_ran(d
     assert cell == {"expected": "holds", "status": status.PASSED, "tests": 1}
 
 
+def test_an_environments_postgresql_run_adds_its_in_process_tests_to_it(dirs):
+    fresh, committed = dirs
+    write_run(fresh, "dj42-py311", run(django="4.2.30", claims={"some-claim": {
+        "record": record(), "tests": [an_entry("t"), an_entry("i", where="in process (asgi)")]}}))
+    # The second run repeats what the first ran (a server test) and adds the in-process ones.
+    write_run(fresh, "dj42-py311-pg", run(django="4.2.30", claims={"some-claim": {
+        "record": record(), "tests": [an_entry("t"),
+                                      an_entry("i", where="in process (asgi) on postgresql")]}}))
+    results.update(fresh, committed)
+    saved = status.read(committed / "claims" / "some-claim.json")
+    assert sorted(saved["environments"]) == ["dj42-py311"]
+    entry = saved["environments"]["dj42-py311"]
+    assert sorted(entry["cells"]["s"]) == ["in process (asgi)", "in process (asgi) on postgresql",
+                                           "uvicorn"]  # fmt: skip
+    assert sorted(entry["tests"]) == [
+        "specs/t.py::i[in process (asgi) on postgresql] (on postgresql)",
+        "specs/t.py::i[in process (asgi)]", "specs/t.py::t[uvicorn]",
+    ]  # fmt: skip
+    assert run_check(dirs)[0] == 0
+    (fresh / "dj42-py311.json").unlink()
+    with pytest.raises(ValueError, match="dj42-py311-pg.json has no dj42-py311.json to belong to"):
+        results.update(fresh, committed)
+
+
 def test_same_results_but_for_evidence_pass(dirs):
     write_run(dirs[0], "dj52-py311", run(wall=0.97))
     results.update(*dirs)

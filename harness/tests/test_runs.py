@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import ROOT, status
+from harness import ROOT, postgres, status
 from harness.servers import running_groups
 
 MODULE = '''
@@ -25,6 +25,8 @@ import pytest
 from harness.claims import Claim, Statement
 from harness.plugin import serving
 from harness.servers import SERVERS, ServerKind, migrated_database, session_dir, zygote
+from harness import postgres
+from harness.servers import postgres_cluster
 from harness.probe import get
 
 def synthetic(claim_id, text):
@@ -52,6 +54,9 @@ def test_server(server, server_pool, evidence):
         record.write(f"db - {migrated_database().parent}\\n")
         record.write(f"zygote {zygote().pid} -\\n")
         record.write(f"session - {session_dir()}\\n")
+        if not postgres.missing_reason():  # the session's PostgreSQL must go the same way
+            cluster = postgres_cluster()
+            record.write(f"postgres {cluster.proc.pid} {cluster.folder}\\n")
     assert get(server.url, "/__spec__/ping/").status == 200
     evidence(server.name, answered=True)
     if os.environ["SPEC_MODE"] == "hang":
@@ -115,7 +120,7 @@ def servers_used(run_dir):
         what, number, folder = line.split()
         if folder != "-":
             folders.add(folder)
-        if what == "zygote":
+        if what in ("zygote", "postgres"):  # process groups that must end, with no port
             zygotes.add(int(number))
         elif what not in ("db", "session"):
             used.append((int(what), int(number)))
@@ -131,11 +136,13 @@ def remove_session(folder):
 def assert_nothing_left(run_dir):
     used, folders, zygotes = servers_used(run_dir)
     assert len(used) == 2
+    # With PostgreSQL installed, the run started a cluster: its processes and data are checked too.
+    assert len(zygotes) == (1 if postgres.missing_reason() else 2), zygotes
     deadline = time.monotonic() + 5
     for pid in zygotes:
         while group_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not group_alive(pid), f"the zygote {pid} is still running"
+        assert not group_alive(pid), f"the zygote (or postgres) {pid} is still running"
     for pid, port in used:
         while group_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -1,0 +1,76 @@
+"""Views of the PostgreSQL claims (specs/test_postgresql_*.py). Mounted at ``/postgresql/``.
+
+Every query a view makes through Django is recorded where it runs: the thread and event loop
+(``project.evidence.where()``), the class of the driver's connection object, and the PostgreSQL
+backend's pid (one backend runs one statement at a time: two queries on one pid never overlapped).
+The record is an ``execute_wrapper`` installed on each new connection (``connection_created``); it
+appends to the list in ``QUERIES``, a context variable the view sets, which ``sync_to_async``
+copies into the thread that runs the query.
+
+- ``aget/``: one ``await Author.objects.afirst()`` in an async view.
+- ``locked/?key=K[&gathered=N]``: queries that wait for the PostgreSQL advisory lock K (shared),
+  which the test holds (exclusive): one query, or N gathered with ``asyncio.gather`` in one
+  request. While the test holds the lock, every query that has reached PostgreSQL waits, visible
+  in ``pg_stat_activity`` (wait_event 'advisory'): how many wait at once is how many are in flight.
+"""
+
+import asyncio
+import contextvars
+
+from django.db.backends.signals import connection_created
+from django.http import JsonResponse
+from django.urls import path
+
+from project.evidence import where
+from project.library.models import Author
+
+QUERIES = contextvars.ContextVar("spec_queries")
+
+# One row, once the advisory lock is granted: the statement waits in PostgreSQL until then.
+LOCKED_QUERY = (
+    "SELECT 1 AS id, pg_backend_pid()::text AS name "
+    "FROM (SELECT pg_advisory_xact_lock_shared(%s)) AS granted"
+)
+
+
+def _record(execute, sql, params, many, context):
+    seen = QUERIES.get(None)
+    if seen is not None:
+        raw = context["connection"].connection
+        seen.append({
+            **where(),
+            "connection_class": f"{type(raw).__module__}.{type(raw).__qualname__}",
+            "backend_pid": raw.info.backend_pid,
+        })  # fmt: skip
+    return execute(sql, params, many, context)
+
+
+def _install_recorder(sender, connection, **kwargs):
+    if connection.vendor == "postgresql" and _record not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_record)
+
+
+connection_created.connect(_install_recorder, dispatch_uid="project.views.postgresql.record")
+
+
+async def aget(request):
+    QUERIES.set(seen := [])
+    await Author.objects.afirst()
+    return JsonResponse({"view": where(), "queries": seen})
+
+
+async def _locked(key):
+    return [author.name async for author in Author.objects.raw(LOCKED_QUERY, [key])]
+
+
+async def locked(request):
+    QUERIES.set(seen := [])
+    key, gathered = int(request.GET["key"]), int(request.GET.get("gathered", 1))
+    rows = await asyncio.gather(*(_locked(key) for _ in range(gathered)))
+    return JsonResponse({"view": where(), "rows": rows, "queries": seen})
+
+
+urlpatterns = [
+    path("aget/", aget),
+    path("locked/", locked),
+]
