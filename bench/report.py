@@ -1,15 +1,24 @@
 """Plots (matplotlib, PNG) and a Markdown report from one benchmark result."""
 
 import json
+import textwrap
 from pathlib import Path
 
 LABELS = {
     "api-async": "async view, awaits an API", "api-sync": "sync view, calls an API",
-    "db-async": "async view, async ORM query", "db-sync": "sync view, sync ORM query",
+    "db-async": "async view, async ORM query (SQLite)",
+    "db-sync": "sync view, sync ORM query (SQLite)",
+    "db-async@postgresql": "async view, async ORM query (PostgreSQL)",
+    "db-sync@postgresql": "sync view, sync ORM query (PostgreSQL)",
     "cpu-async": "async view, CPU-bound", "cpu-sync": "sync view, CPU-bound",
     "blocking-async": "async view, time.sleep (blocking)",
 }  # fmt: skip
 STYLE = {"async": "-", "sync": "--"}
+
+
+def _kinds(points):
+    """The kinds measured, in LABELS order (the PostgreSQL ones only where it ran)."""
+    return [kind for kind in LABELS if any(p["kind"] == kind for p in points)]
 
 
 def _series(points, server, kind, field):
@@ -27,11 +36,13 @@ def plot(result, out, field, ylabel, filename, log_y=False):
     servers = list(result["peak_rss_mb"])
     fig, axes = plt.subplots(1, len(servers), figsize=(6.5 * len(servers), 4.8), sharey=True)
     for axis, server in zip(axes, servers):
-        for kind, label in LABELS.items():
+        for kind in _kinds(result["points"]):
             xs, ys = _series(result["points"], server, kind, field)
-            axis.plot(xs, ys, STYLE["sync" if "-sync" in kind else "async"], marker="o",
-                      markersize=3, label=label)  # fmt: skip
+            axis.plot(xs, ys, STYLE["sync" if "-sync" in kind else "async"],
+                      marker="s" if "@postgresql" in kind else "o", markersize=3,
+                      label=LABELS[kind])  # fmt: skip
         axis.set_xscale("log", base=2)
+        xs = result["settings"]["concurrency"]
         axis.set_xticks(xs, [str(x) for x in xs])
         if log_y:
             axis.set_yscale("log")
@@ -51,6 +62,7 @@ def plot(result, out, field, ylabel, filename, log_y=False):
 def markdown(result):
     points, settings = result["points"], result["settings"]
     concurrencies = settings["concurrency"]
+    kinds = _kinds(points)
     lines = [
         "# Benchmark: how much does async help, for which work, on which server",
         "",
@@ -70,7 +82,7 @@ def markdown(result):
         "|---|---|" + "---|" * len(concurrencies),
     ]
     for server in result["peak_rss_mb"]:
-        for kind in LABELS:
+        for kind in kinds:
             cells = []
             for c in concurrencies:
                 [p] = [p for p in points if (p["server"], p["kind"], p["concurrency"]) == (server, kind, c)]
@@ -81,7 +93,7 @@ def markdown(result):
     lines += ["", f"## Latency at c={top} (ms)", "", "| server | view | p50 | p99 | errors |",
               "|---|---|---|---|---|"]  # fmt: skip
     for server in result["peak_rss_mb"]:
-        for kind in LABELS:
+        for kind in kinds:
             [p] = [p for p in points if (p["server"], p["kind"], p["concurrency"]) == (server, kind, top)]
             # A request queued longer than the measuring window never reaches a steady state
             # inside it: only the earliest (shortest-queued) ones complete and are timed.
@@ -89,6 +101,7 @@ def markdown(result):
             lines.append(f"| {server} | {LABELS[kind]} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f}{flag} | {p['errors']} |")
     lines += ["", f"† at least as long as the measuring window ({settings['seconds']} s): the queue "
               "behind a blocked loop is longer than the window, so these latencies understate it."]
+    lines += connections_section(result)
     lines += ["", "## Memory", "", "| server | peak RSS over the run (MB) |", "|---|---|"]
     lines += [f"| {server} | {mb} |" for server, mb in result["peak_rss_mb"].items()]
     a = result["adaptation"]
@@ -120,6 +133,52 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
+def connections_section(result):
+    """The PostgreSQL comparison: CONN_MAX_AGE 0 vs 60 vs the pool, with the backends counted."""
+    status = result.get("postgresql") or {}
+    lines = ["", "## PostgreSQL connections: CONN_MAX_AGE 0 vs 60 vs a pool", ""]
+    if "skipped" in status:
+        return lines + [f"Skipped in this run: {status['skipped']}."]
+    if not status:
+        return []
+    lines += [
+        f"PostgreSQL {status['version']} (max_connections {status['max_connections']}, for the "
+        f"whole cluster), {status['server']}, {status['concurrency']} concurrent connections, the "
+        f"db-* views (a {result['settings']['wait_ms']} ms `pg_sleep`), a server of its own for "
+        f"each setting and view. The pool is `OPTIONS['pool'] = {json.dumps(status['pool'])}` "
+        "(Django >= 5.1, with CONN_MAX_AGE 0); the method below says why.",
+        "",
+        "*Backends* are PostgreSQL's client backends connected to the server's database "
+        "(pg_stat_activity): before the load, the most seen while it ran (sampled every "
+        f"{status['sample_every_s'] * 1000:g} ms from the benchmark's process, warm-up included), "
+        "and those left once the server and PostgreSQL had gone quiet after the last response.",
+        "",
+        "| setting | view | req/s | p50 (ms) | p99 (ms) | errors | backends before | most backends "
+        "during the load | backends left after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    # Within a tenth of max_connections, PostgreSQL may be refusing connections (errors).
+    near = 0.9 * status["max_connections"]
+    flagged = False
+    for row in result.get("connections", []):
+        spread = f" ±{row['rps_spread_pct']:.0f}%" if "rps_spread_pct" in row else ""
+        flag = " ‡" if row["backends_most"] >= near else ""
+        flagged = flagged or bool(flag)
+        lines.append(
+            f"| {row['setting']} | {LABELS[row['kind']]} | {row['rps']:.0f}{spread} | "
+            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']} | "
+            f"{row['backends_before']:g} | {row['backends_most']:g}{flag} | "
+            f"{row['backends_left']:g} |"
+        )  # fmt: skip
+    if flagged:
+        lines += ["", "‡ at least 90% of the cluster's max_connections "
+                  f"({status['max_connections']}): past it, PostgreSQL refuses new connections and the requests that need one "
+                  "fail (the errors column)."]  # fmt: skip
+    for setting, why in status.get("settings_skipped", {}).items():
+        lines += ["", f"{setting}: skipped in this run: {why}."]
+    return lines
+
+
 def write(result, out):
     import django
 
@@ -129,7 +188,46 @@ def write(result, out):
     (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out, "rps", "throughput (requests/s)", "throughput.png")
     plot(result, out, "p99_ms", "p99 latency (ms)", "latency.png", log_y=True)
-    (out / "README.md").write_text(markdown(result) + "\n" + METHOD)
+    (out / "README.md").write_text(markdown(result) + "\n" + method(result))
+
+
+def method(result):
+    machine, settings = result["machine"], result["settings"]
+    before, after = machine.get("load_average_before"), machine.get("load_average_after")
+    lines = [METHOD]
+    status = result.get("postgresql") or {}
+    wait = settings["wait_ms"]
+    if "skipped" in status:
+        lines.append(f"- **PostgreSQL**: skipped in this run: {status['skipped']}.\n")
+    elif status:
+        size = status["pool"]["max_size"]
+        lines.append(
+            f"- **PostgreSQL** (bench/postgres.py): the same two ORM views, whose query waits the "
+            f"same {wait} ms in PostgreSQL (`SELECT {wait} FROM pg_sleep({wait / 1000:g})` as the "
+            "annotation), on the same servers and concurrencies, each server with a database of "
+            "its own in the harness's session cluster (harness/postgres.py: a Unix socket, fsync "
+            "off), with Django's defaults (CONN_MAX_AGE 0, no pool). Then "
+            f"{status['server']} at concurrency {status['concurrency']}, once per setting "
+            f"({', '.join(status['settings'])}). The pool is "
+            f"`{json.dumps(status['pool'])}`: a pool is there to bound the connections one "
+            "process holds (PostgreSQL's max_connections, 100 by default, is shared by every "
+            "process of every server), and a max_size well "
+            "under the concurrency makes both the bound and its price visible: a request holds "
+            f"its connection at least for its {wait} ms query (Django gives it back to the pool "
+            f"when the request ends), so {size} connections serve at most "
+            f"{size * 1000 / wait:.0f} requests/s and the other requests wait in the pool's "
+            "queue. min_size 0 opens connections on demand, as Django does without a pool.\n"
+        )  # fmt: skip
+    lines.append(
+        "- **Machine load**: load average (1, 5, 15 min) "
+        f"{' / '.join(map(str, before)) if before else 'unknown'} when the run started and "
+        f"{' / '.join(map(str, after)) if after else 'unknown'} when it ended (the benchmark's "
+        f"own processes included), on {machine['cpus']} cores. Figures compare only with runs on "
+        "an equally quiet machine.\n"
+    )  # fmt: skip
+    wrapped = [textwrap.fill(line, 100, subsequent_indent="  ", break_on_hyphens=False,
+                             break_long_words=False) + "\n" for line in lines[1:]]  # fmt: skip
+    return lines[0] + "".join(wrapped)
 
 
 METHOD = """## Method
@@ -143,9 +241,8 @@ METHOD = """## Method
   `afirst()` and `first()`; 5 ms of pure-Python CPU work; `time.sleep(0.05)` in an async view.
 - **Load** (bench/load.py): an asyncio HTTP/1.1 client keeping exactly *c* keep-alive connections
   busy; after a warm-up, every response that completes within the measuring window counts for
-  throughput and latency. Its own CPU share is recorded per point.
+  throughput and latency. Its own CPU share is recorded per point (with PostgreSQL, that includes
+  the thread counting backends).
 - **Cost of adaptation**: p50 latency of a trivial async view with and without one synchronous
   middleware in front (uvicorn), and of a trivial async vs sync view under gunicorn.
-- Nothing else ran on the machine during the measurement; figures from a loaded machine are not
-  comparable.
 """

@@ -29,6 +29,7 @@ PINNED = {
     "SPEC_PG_NAME": None,
     "SPEC_CONN_MAX_AGE": None,
     "SPEC_DB_POOL": None,
+    "SPEC_GC": None,
     "SPEC_TOKEN": None,
 }
 

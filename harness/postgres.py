@@ -111,6 +111,7 @@ class Cluster:
         self.started_in = None
         self._lock = threading.Lock()
         self._template = False
+        self._monitor = None
 
     def output(self):
         try:
@@ -197,14 +198,26 @@ class Cluster:
         return name
 
     def connections(self, dbname):
-        """The client backends connected to ``dbname`` now, as (pid, state) pairs."""
-        with self.connect() as conn:
-            rows = conn.execute(
+        """The client backends connected to ``dbname`` now, as (pid, state) pairs. Asked on one
+        lasting connection: a new one per look would be a new backend per look, and a wait on
+        the cluster's progress would never see it quiet."""
+        with self._lock:
+            if self._monitor is None or self._monitor.closed:
+                self._monitor = self.connect()
+            rows = self._monitor.execute(
                 "SELECT pid, state FROM pg_stat_activity WHERE datname = %s "
                 "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
                 (dbname,),
             ).fetchall()
         return sorted(rows)
+
+
+def connections_once(cluster, server, expected):
+    """The server's connections to its database, once there are ``expected`` of them or nothing
+    can change any more (the backend of a closed connection takes a moment to go)."""
+    activity = progress.Activity(groups=[server.proc.pid, cluster.proc.pid])
+    progress.wait_until(lambda: len(cluster.connections(server.dbname)) == expected, activity)
+    return cluster.connections(server.dbname)
 
 
 def _become_postgres(user_name, postgres, args):
@@ -223,3 +236,52 @@ def _become_postgres(user_name, postgres, args):
 
 if __name__ == "__main__":
     _become_postgres(sys.argv[1], sys.argv[2], sys.argv[3:])
+
+
+class AdvisoryLock:
+    """A PostgreSQL advisory lock the test holds (exclusive) in a server's database, for the
+    evidence PostgreSQL keeps itself: every query of /postgresql/locked/ (project/views/
+    postgresql.py) waits for it (shared), visible in ``pg_stat_activity`` (wait_event
+    'advisory'), so how many wait at once is how many queries are in flight, with no clock.
+    Advisory locks are per database, and each server has its own."""
+
+    KEY = 7203
+    PATH = "/postgresql/locked/"
+
+    def __init__(self, cluster, server):
+        self.cluster, self.server = cluster, server
+        self.holder = cluster.connect(server.dbname)
+        self.holder.execute("SELECT pg_advisory_lock(%s)", (self.KEY,))
+        # What can move while queries wait: the server and the cluster (the test's own looks,
+        # on this one connection, stay below what counts as progress).
+        self.activity = progress.Activity(groups=[server.proc.pid, cluster.proc.pid])
+
+    def waiting(self):
+        """The backends whose query waits for the lock now."""
+        rows = self.holder.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
+            "AND wait_event = 'advisory'",
+            (self.server.dbname,),
+        ).fetchall()
+        return sorted(pid for (pid,) in rows)
+
+    def settle(self, predicate):
+        """Until ``predicate()``, or until nothing can run any more."""
+        progress.wait_until(predicate, self.activity)
+
+    def others(self):
+        """The server's connections to its database, the holder's left out."""
+        mine = self.holder.info.backend_pid
+        return {pid for pid, _ in self.cluster.connections(self.server.dbname)} - {mine}
+
+    def release(self):
+        self.holder.execute("SELECT pg_advisory_unlock(%s)", (self.KEY,))
+
+    def close(self):
+        self.holder.close()  # releases it too: no view is left waiting
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

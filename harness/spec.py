@@ -7,7 +7,8 @@
 - real servers: ``serving``, ``ServerRequest``, ``ServerConfig``, ``SERVERS``, ``ASGI_SERVERS``,
   ``WSGI_SERVERS`` (harness/plugin.py, harness/servers.py), with the ``server`` and ``meeting``
   fixtures; ``serving(..., databases=DATABASES)`` serves on SQLite and on PostgreSQL
-  (harness/postgres.py; ``postgres_cluster``, ``ServerProcess.dbname`` to look at its database);
+  (harness/postgres.py; ``postgres_cluster``, ``ServerProcess.dbname`` to look at its database,
+  ``AdvisoryLock`` for queries held where PostgreSQL shows them);
 - evidence from requests: ``get``, ``get_with_output``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
   ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
 - Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
@@ -42,15 +43,16 @@ from harness.probe import (
     max_in_flight,
     meeting_params,
 )
+from harness.postgres import AdvisoryLock, connections_once
 from harness.protocol import meet_line
 from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig, postgres_cluster
 from harness.versions import by_version, requires_django
 
 __all__ = [
-    "ASGI_SERVERS", "Claim", "DATABASES", "Hit", "SEED", "SERVERS", "ServerConfig", "ServerRequest",
+    "ASGI_SERVERS", "AdvisoryLock", "Claim", "DATABASES", "Hit", "SEED", "SERVERS", "ServerConfig", "ServerRequest",
     "Statement", "Volley", "WSGI_SERVERS", "When", "asgi_get", "assert_view_outcome",
     "by_version", "each_proves", "fire", "fire_sleeping", "get", "get_with_output", "handler",
-    "http_scope",
+    "connections_once", "http_scope",
     "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "postgres_cluster", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "wsgi_get",
     *(name for name in vars(messages) if not name.startswith("_")),

@@ -10,6 +10,8 @@ from environment variables the harness sets explicitly (see ``harness/env.py``):
 - ``SPEC_DB``: ``"postgresql"`` uses PostgreSQL instead (harness/postgres.py), reached through
   ``SPEC_PG_HOST`` (the cluster's socket folder), ``SPEC_PG_USER`` and ``SPEC_PG_NAME``.
 - ``SPEC_CONN_MAX_AGE``: the default database's CONN_MAX_AGE (default 0, Django's).
+- ``SPEC_GC``: ``"off"`` turns Python's automatic garbage collection off in the server, so that
+  what only a collection would free stays visible until a test asks for one.
 - ``SPEC_DB_POOL``: JSON for PostgreSQL's ``OPTIONS["pool"]`` (Django >= 5.1), e.g.
   ``{"min_size": 0, "max_size": 4}``.
 - ``SPEC_DEBUG``: ``"1"`` turns DEBUG on (Django logs middleware adaptation only then).
@@ -17,6 +19,7 @@ from environment variables the harness sets explicitly (see ``harness/env.py``):
   make ``runserver`` serve ASGI.
 """
 
+import gc
 import json
 import os
 import tempfile
@@ -69,6 +72,9 @@ if os.environ.get("SPEC_DB") == "postgresql":
     if os.environ.get("SPEC_DB_POOL"):
         DATABASES["default"]["OPTIONS"] = {"pool": json.loads(os.environ["SPEC_DB_POOL"])}
 DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("SPEC_CONN_MAX_AGE", "0"))
+
+if os.environ.get("SPEC_GC") == "off":
+    gc.disable()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

@@ -24,15 +24,17 @@ tox.ini (4.2 to 6.1).
 """
 
 
+from dataclasses import replace
+
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
-    DATABASES,
     ASYNC_UNSAFE,
     Claim,
     SERVERS,
     ServerConfig,
+    ServerRequest,
     Statement,
     get,
     not_awaitable,
@@ -139,6 +141,13 @@ async def test_the_setting_is_read_at_every_call(monkeypatch, evidence):
 # Servers of their own (no other test asks for this config): each test changes the variable
 # inside the process, so no other test may share them.
 UNSAFE_FROM_START = ServerConfig(env=((UNSAFE, "false"),))
+# The guard reads the environment, not the database: every server on SQLite, and one of each
+# interface on PostgreSQL, where the unguarded query really reaches another backend.
+ON_POSTGRESQL_TOO = [
+    *SERVERS,
+    *(ServerRequest(name, replace(UNSAFE_FROM_START, db="postgresql"), database_axis=True)
+      for name in ("uvicorn", "gunicorn-gthread")),
+]  # fmt: skip
 
 
 def answer(server, path, params=None):
@@ -159,7 +168,7 @@ UNGUARDED = ("TypeError", NOT_AWAITABLE)
 
 
 @false_turns_it_on
-@serving(*SERVERS, config=UNSAFE_FROM_START, databases=DATABASES)
+@serving(*ON_POSTGRESQL_TOO, config=UNSAFE_FROM_START)
 def test_server_started_with_false_runs_unguarded_until_it_changes(server, evidence):
     seen = [probe(server)]
     # Then the variable changes inside the running process (os.environ, as the docs advise).

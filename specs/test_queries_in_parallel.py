@@ -28,7 +28,15 @@ import concurrent.futures
 
 import pytest
 
-from harness.spec import ASGI_SERVERS, Claim, Statement, get, postgres_cluster, progress, serving
+from harness.spec import (
+    ASGI_SERVERS,
+    AdvisoryLock,
+    Claim,
+    Statement,
+    get,
+    postgres_cluster,
+    serving,
+)
 
 CLAIM = Claim(
     id="queries-in-parallel",
@@ -66,57 +74,30 @@ gathered = CLAIM.statement("gathered-in-one-request")
 
 N = 3
 ON_POSTGRESQL = serving(*ASGI_SERVERS, databases=("postgresql",))
-LOCK_KEY = 7203  # any number: advisory locks are per database, and each server has its own
-
-
-class HeldLock:
-    """The advisory lock ``LOCK_KEY`` in the server's database, held by the test; the views'
-    queries wait for it (project/views/postgresql.py)."""
-
-    def __init__(self, server):
-        self.cluster, self.server = postgres_cluster(), server
-        self.conn = self.cluster.connect(server.dbname)
-        self.conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        self.activity = progress.Activity(groups=[server.proc.pid, self.cluster.proc.pid])
-
-    def waiting(self):
-        """The backends whose query waits for the lock now."""
-        rows = self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
-            "AND wait_event = 'advisory'",
-            (self.server.dbname,),
-        ).fetchall()
-        return sorted(pid for (pid,) in rows)
-
-    def waiting_once_settled(self, n):
-        """The waiting backends once ``n`` wait, or once nothing can run any more."""
-        progress.wait_until(lambda: len(self.waiting()) >= n, self.activity)
-        return self.waiting()
-
-    def release(self):
-        self.conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-
-    def close(self):
-        self.conn.close()
 
 
 @pytest.fixture
 def lock(server):
-    held = HeldLock(server)
-    yield held
-    held.close()  # releases it too, whatever the test saw: no view is left waiting
+    with AdvisoryLock(postgres_cluster(), server) as held:
+        yield held
 
 
 def send(pool, server, params):
-    return pool.submit(get, server.url, "/postgresql/locked/", params)
+    return pool.submit(get, server.url, AdvisoryLock.PATH, params)
+
+
+def waiting_once_settled(lock, n):
+    """The waiting backends once ``n`` wait, or once nothing can run any more."""
+    lock.settle(lambda: len(lock.waiting()) >= n)
+    return lock.waiting()
 
 
 @separate_requests
 @ON_POSTGRESQL
 def test_separate_requests_have_their_queries_in_postgresql_at_once(server, lock, evidence):
     with concurrent.futures.ThreadPoolExecutor(N) as pool:
-        requests = [send(pool, server, {"key": LOCK_KEY}) for _ in range(N)]
-        waiting = lock.waiting_once_settled(N)
+        requests = [send(pool, server, {"key": AdvisoryLock.KEY}) for _ in range(N)]
+        waiting = waiting_once_settled(lock, N)
         lock.release()
         answers = [request.result().json() for request in requests]
     assert len(waiting) == N, waiting
@@ -131,8 +112,8 @@ def test_separate_requests_have_their_queries_in_postgresql_at_once(server, lock
 @ON_POSTGRESQL
 def test_gathered_queries_of_one_request_reach_postgresql_one_at_a_time(server, lock, evidence):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        request = send(pool, server, {"key": LOCK_KEY, "gathered": N})
-        waiting = lock.waiting_once_settled(N)  # N never come: settled once nothing can run
+        request = send(pool, server, {"key": AdvisoryLock.KEY, "gathered": N})
+        waiting = waiting_once_settled(lock, N)  # N never come: settled once nothing can run
         lock.release()
         answer = request.result().json()
     assert len(waiting) == 1, waiting

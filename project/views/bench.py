@@ -4,8 +4,9 @@ Each kind of work comes as an async view and a sync view doing the same thing:
 
 - ``api-*``: call the upstream service (bench/upstream.py), which answers after ``ms``
   milliseconds: with an asyncio stream from the async view, with ``http.client`` from the sync one;
-- ``db-*``: one ORM query that really waits ``ms`` in the database (a SQLite function that sleeps,
-  registered on every connection), through the async ORM (``afirst``) and the sync ORM (``first``);
+- ``db-*``: one ORM query that really waits ``ms`` in the database, through the async ORM
+  (``afirst``) and the sync ORM (``first``): on SQLite a function that sleeps (registered on every
+  connection), on PostgreSQL ``pg_sleep`` (the benchmark's PostgreSQL part, bench/postgres.py);
 - ``cpu-*``: ``cpu_ms`` of pure-Python work;
 - ``blocking-async``: ``time.sleep`` inside an async view (seed claim 2);
 - ``noop-*``: nothing at all, to measure what Django's sync/async adaptation costs per request.
@@ -15,6 +16,7 @@ import asyncio
 import http.client
 import time
 
+from django.db import connection
 from django.db.backends.signals import connection_created
 from django.db.models.expressions import RawSQL
 from django.http import JsonResponse
@@ -67,9 +69,14 @@ def api_sync(request):
 
 
 def _waiting_query(request):
-    return Author.objects.annotate(waited=RawSQL("spec_sleep(%s)", (_ms(request),))).values_list(
-        "waited", flat=True
-    )
+    ms = _ms(request)
+    if connection.vendor == "postgresql":
+        # pg_sleep returns void: the query selects the milliseconds from it, so that both
+        # databases answer the same (SELECT 50 FROM pg_sleep(0.05): one wait, evaluated once).
+        wait = RawSQL("SELECT %s FROM pg_sleep(%s)", (ms, ms / 1000))
+    else:
+        wait = RawSQL("spec_sleep(%s)", (ms,))
+    return Author.objects.annotate(waited=wait).values_list("waited", flat=True)
 
 
 async def db_async(request):

@@ -7,7 +7,13 @@ The record is an ``execute_wrapper`` installed on each new connection (``connect
 appends to the list in ``QUERIES``, a context variable the view sets, which ``sync_to_async``
 copies into the thread that runs the query.
 
-- ``aget/``: one ``await Author.objects.afirst()`` in an async view.
+- ``aget/``: one ``await Author.objects.afirst()`` in an async view; ``get/``: one
+  ``Author.objects.first()`` in a sync view. Both answer with the recorded query (its backend).
+- ``query-then-hold/?announce=PORT&label=L``: an async view that tells ``before``, holds (L-a),
+  runs one query, tells ``queried``, holds (L-b), then answers: the test counts the server's
+  connections before the first query and while the view awaits something that is not the
+  database.
+- ``gc/``: ``gc.collect()`` in the server (whose automatic collection SPEC_GC=off turns off).
 - ``locked/?key=K[&gathered=N]``: queries that wait for the PostgreSQL advisory lock K (shared),
   which the test holds (exclusive): one query, or N gathered with ``asyncio.gather`` in one
   request. While the test holds the lock, every query that has reached PostgreSQL waits, visible
@@ -16,12 +22,13 @@ copies into the thread that runs the query.
 
 import asyncio
 import contextvars
+import gc
 
 from django.db.backends.signals import connection_created
 from django.http import JsonResponse
 from django.urls import path
 
-from project.evidence import where
+from project.evidence import ahold, tell, where
 from project.library.models import Author
 
 QUERIES = contextvars.ContextVar("spec_queries")
@@ -59,6 +66,29 @@ async def aget(request):
     return JsonResponse({"view": where(), "queries": seen})
 
 
+def sync_get(request):
+    QUERIES.set(seen := [])
+    Author.objects.first()
+    return JsonResponse({"view": where(), "queries": seen})
+
+
+async def query_then_hold(request):
+    QUERIES.set(seen := [])
+    port, label = int(request.GET["announce"]), request.GET["label"]
+    tell(port, label, "before")
+    if await ahold(port, f"{label}-a") != "go":
+        return JsonResponse({"held": "not released"}, status=500)
+    await Author.objects.acount()
+    tell(port, label, "queried")
+    if await ahold(port, f"{label}-b") != "go":
+        return JsonResponse({"held": "not released"}, status=500)
+    return JsonResponse({"view": where(), "queries": seen})
+
+
+async def collect(request):
+    return JsonResponse({"collected": gc.collect()})
+
+
 async def _locked(key):
     return [author.name async for author in Author.objects.raw(LOCKED_QUERY, [key])]
 
@@ -72,5 +102,8 @@ async def locked(request):
 
 urlpatterns = [
     path("aget/", aget),
+    path("get/", sync_get),
+    path("query-then-hold/", query_then_hold),
+    path("gc/", collect),
     path("locked/", locked),
 ]
