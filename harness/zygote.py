@@ -86,7 +86,12 @@ _PROTOCOL = {}  # "fd": where the zygote's answers go (its original stdout)
 
 
 def _send(message):
-    os.write(_PROTOCOL["fd"], (json.dumps(message) + "\n").encode())
+    """Tell the test process; False once it is gone (its end of the pipe closed)."""
+    try:
+        os.write(_PROTOCOL["fd"], (json.dumps(message) + "\n").encode())
+    except BrokenPipeError:
+        return False
+    return True
 
 
 def _stop_all(children):
@@ -151,7 +156,8 @@ def _serve(workdir):
             if pid == 0:
                 break
             children.pop(pid, None)
-            _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+            if not _send({"exited": pid, "code": os.waitstatus_to_exitcode(status)}):
+                orphaned.append(True)  # nobody to tell: clean up as for a closed stdin
         chunk = stdin.read(65536) if 0 in readable else None
         if orphaned or chunk == b"":  # the test process is gone: nothing we started may outlive it
             _stop_all(children)
@@ -178,7 +184,8 @@ def _serve(workdir):
             os.read(ready_r, 1)  # empty if it died first; either way, its group is settled
             os.close(ready_r)
             children[pid] = request["stop"]
-            _send({"pid": pid})
+            if not _send({"pid": pid}):
+                orphaned.append(True)
 
 
 def _detach(zygote):

@@ -65,13 +65,23 @@ from harness.spec import (
     WSGI_SERVERS,
     When,
     by_version,
+    connections_once,
     handler,
     http_scope,
+    postgres_cluster,
     progress,
     requires_django,
     serving,
 )
 from project.evidence import tell
+
+
+
+def ticket_35059(why):
+    """Refuted under ASGI on the releases whose ASGIHandler.handle sends no request_finished for
+    a request a disconnect ended (ticket 35059, fixed in 5.0.2)."""
+    return When("refuted", interface="asgi", django=">=5.0,<5.0.2", why=why)
+
 
 CLAIM = Claim(
     id="disconnect-cancels-async-view",
@@ -114,12 +124,9 @@ CLAIM = Claim(
             "response was sent.",
             "holds",
             when=[
-                When(
-                    "refuted",
-                    interface="asgi",
-                    django=">=5.0,<5.0.2",
-                    why="ASGIHandler.handle cancels process_request, whose send_response closed "
-                    "the response, and sends no signal instead",
+                ticket_35059(
+                    "ASGIHandler.handle cancels process_request, whose send_response closed "
+                    "the response, and sends no signal instead"
                 ),
             ],
             reality=(
@@ -128,6 +135,20 @@ CLAIM = Claim(
                 "fixed in 5.0.2). From 5.0.2 ASGIHandler.handle sends it itself once the task "
                 "running the view is cancelled; a sync receiver runs on a thread without an "
                 "event loop."
+            ),
+            claimed=False,
+        ),
+        Statement(
+            "connection-closed",
+            "Once a disconnect has cancelled an async view that had queried the database, Django "
+            "closes the request's connection (CONN_MAX_AGE = 0), as at the end of any request.",
+            "holds",
+            when=[ticket_35059("no request_finished, so no close_old_connections, for such a request")],
+            reality=(
+                "On Django 5.0.0 and 5.0.1 under ASGI the connection is left open, idle, after "
+                "the request (ticket 35059: \"ASGI server leaves stale DB connections\"): "
+                "close_old_connections runs on request_finished, which those versions never "
+                "send for a cancelled request."
             ),
             claimed=False,
         ),
@@ -145,6 +166,7 @@ CLAIM = Claim(
 async_view = CLAIM.statement("async-view-cancelled")
 sync_view = CLAIM.statement("sync-view-cancelled")
 request_finished_sent = CLAIM.statement("request-finished-sent")
+connection_closed = CLAIM.statement("connection-closed")
 
 # What the views report (project/views/streaming.py), and what the test reports just before it
 # closes the connection. request_finished's receiver says whether it ran on the event loop or on
@@ -387,3 +409,33 @@ async def test_in_process_the_sync_view_is_not_cancelled_and_nothing_is_sent(
     )
     assert events == after
     assert sent == []
+
+
+# --- the request's database connection (PostgreSQL) -------------------------------------------
+
+QUERY_THEN_HOLD = "/postgresql/query-then-hold/"
+
+
+@connection_closed
+@requires_django(since="5.0")
+@serving(*ASGI_SERVERS, databases=("postgresql",))
+def test_the_connection_of_a_cancelled_view_is_closed(server, meeting, evidence):
+    label, cluster = f"conn-{uuid.uuid4().hex[:12]}", postgres_cluster()
+    watched = server_and_test(server)
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    # runserver's start-up checks (unapplied migrations) leave a connection of its main thread.
+    before = set(cluster.connections(server.dbname))
+    with socket.create_connection((host, port), timeout=5) as client:
+        client.sendall(f"GET {QUERY_THEN_HOLD}?announce={meeting.port}&label={label} HTTP/1.1\r\n"
+                       f"Host: {host}:{port}\r\n\r\n".encode())  # fmt: skip
+        assert meeting.wait_for_event(label, "before", watched) == ["before"]
+        meeting.release(f"{label}-a")
+        assert meeting.wait_for_event(label, "queried", watched) == ["before", "queried"]
+        ((backend, state),) = set(cluster.connections(server.dbname)) - before
+        assert state == "idle"  # the view's connection, kept while it awaits
+    # The client has gone: the view is cancelled, then the request's connection closed.
+    assert meeting.wait_for_event(label, "cancelled", watched) == ["before", "queried", "cancelled"]
+    closed = CLAIM.expected("connection-closed", server) == "holds"
+    left = set(connections_once(cluster, server, len(before) + (0 if closed else 1))) - before
+    assert left == (set() if closed else {(backend, "idle")})
+    evidence(server.name, open_after_disconnect=len(left))

@@ -20,6 +20,7 @@ on ``request_finished``, or by an explicit ``close()``.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import uuid
 
@@ -70,7 +71,8 @@ pool_slot_held = CLAIM.statement("pool-slot-held")
 
 MAX = 4
 VIEW = "/postgresql/query-then-hold/"
-POOL = ServerConfig(db="postgresql", env=(("SPEC_DB_POOL", json.dumps({"min_size": 0, "max_size": MAX})),))  # fmt: skip
+# psycopg_pool's default timeout is 30 s: 5 makes a slot never given back fail in seconds.
+POOL = ServerConfig(db="postgresql", env=(("SPEC_DB_POOL", json.dumps({"min_size": 0, "max_size": MAX, "timeout": 5})),))  # fmt: skip
 
 
 class Parked:
@@ -90,6 +92,11 @@ class Parked:
     def release(self, step):
         self.meeting.release(f"{self.label}-{step}")
 
+    def let_go(self):
+        """Release both of its holds, whatever the test saw: it must never wait out the cap."""
+        self.release("a")
+        self.release("b")
+
     def answer(self):
         hit = self.request.result()
         assert hit.status == 200, hit.body[:2000]
@@ -103,8 +110,9 @@ def connections(server):
 @held_across_awaits
 @serving("uvicorn", config=ServerConfig(db="postgresql"))
 def test_an_async_view_keeps_its_connection_while_it_awaits(server, meeting, evidence):
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, contextlib.ExitStack() as stack:
         view = Parked(server, meeting, pool)
+        stack.callback(view.let_go)
         assert view.events("before") == ["before"]
         before = connections(server)
         view.release("a")
@@ -123,13 +131,16 @@ def test_an_async_view_keeps_its_connection_while_it_awaits(server, meeting, evi
 @requires_django(since="5.1")
 @serving("uvicorn", config=POOL)
 def test_views_awaiting_after_a_query_hold_the_pools_slots(server, meeting, evidence):
-    with concurrent.futures.ThreadPoolExecutor(MAX + 1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(MAX + 1) as pool, contextlib.ExitStack() as stack:
         parked = [Parked(server, meeting, pool) for _ in range(MAX)]
+        for view in parked:
+            stack.callback(view.let_go)
         for view in parked:
             assert view.events("before") == ["before"]
             view.release("a")
             assert view.events("queried") == ["before", "queried"]
         late = Parked(server, meeting, pool)
+        stack.callback(late.let_go)
         assert late.events("before") == ["before"]
         late.release("a")
         # Its query waits for a pool slot: until nothing can run any more, it has not queried.

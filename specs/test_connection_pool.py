@@ -95,7 +95,9 @@ def pooled(**options):
     return ServerConfig(db="postgresql", env=(("SPEC_DB_POOL", json.dumps(options)),))
 
 
-POOL = pooled(min_size=0, max_size=MAX)
+# A waiter's timeout well past what the tests need, and short enough that a pool that never
+# hands a connection back fails the test in seconds (psycopg_pool's default is 30 s).
+POOL = pooled(min_size=0, max_size=MAX, timeout=5)
 # DEBUG: the 500's traceback is in the server's output.
 POOL_TIMEOUT = ServerConfig(db="postgresql", debug=True,
                             env=(("SPEC_DB_POOL", json.dumps({"min_size": 0, "max_size": 2, "timeout": 0.3})),))  # fmt: skip

@@ -18,6 +18,12 @@ the queries run in separate requests (each request has its own sync thread), or 
 gives up thread sensitivity (``sync_to_async(..., thread_sensitive=False)``: a thread and a
 database connection per call), the queries meet.
 
+On PostgreSQL (every server, ``@postgresql``) the probe is PostgreSQL's own, since it runs no
+Python: each query waits for an advisory lock the test holds, and ``pg_stat_activity`` shows how
+many wait at once, on how many backends. Gathered calls: one at a time, one backend; separate
+requests and thread-insensitive calls: all at once, a backend each. (In process on PostgreSQL,
+``--db postgresql``, the SQLite-function tests skip, saying so.)
+
 Why: every async QuerySet method is ``await sync_to_async(self.<method>)(...)``
 (django/db/models/query.py), and ``sync_to_async`` defaults to ``thread_sensitive=True``.
 ``asgiref.sync.SyncToAsync.__call__`` then picks, in order: the thread of an enclosing
@@ -28,6 +34,7 @@ thread, so the gathered calls queue on it.
 """
 
 import asyncio
+import concurrent.futures
 import threading
 from urllib.parse import urlencode
 
@@ -35,8 +42,10 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from harness.spec import (
+    AdvisoryLock,
     ASGI_SERVERS,
     Claim,
+    DATABASES,
     ServerConfig,
     Statement,
     WSGI_SERVERS,
@@ -46,6 +55,7 @@ from harness.spec import (
     handler,
     max_in_flight,
     meeting_params,
+    postgres_cluster,
     serve_once,
     serving,
 )
@@ -106,7 +116,7 @@ thread_insensitive = CLAIM.statement("thread-insensitive")
 in_test_db = pytest.mark.django_db(transaction=True)
 
 N = 3
-SERVED = serving(*ASGI_SERVERS, *WSGI_SERVERS, config=ServerConfig())
+SERVED = serving(*ASGI_SERVERS, *WSGI_SERVERS, config=ServerConfig(), databases=DATABASES)
 
 
 def gather_path(mode):
@@ -143,8 +153,8 @@ def assert_overlapped(queries, meeting, group, evidence, label):
 @pytest.fixture
 def probe_row():
     if connection.vendor != "sqlite":  # in process with --db postgresql
-        pytest.skip("the probe is a SQLite function (Connection.create_function); on PostgreSQL, "
-                    "specs/test_queries_in_parallel.py shows the same with an advisory lock")
+        pytest.skip("the probe is a SQLite function (Connection.create_function); on PostgreSQL "
+                    "the served tests (@postgresql) show the same with an advisory lock")
     return Author.objects.create(name=PROBE_AUTHOR)
 
 
@@ -222,9 +232,45 @@ async def test_outside_a_request_they_take_turns_on_one_thread(probe_row, meetin
 # --- real servers ----------------------------------------------------------------------------
 
 
+# On PostgreSQL the probe is PostgreSQL's own: each query waits for an advisory lock the test holds,
+# and how many wait at once (pg_stat_activity) is how many are in flight, on how many backends.
+
+
+def in_postgresql_at_once(server, requests):
+    """Send ``requests`` (params of /postgresql/locked/) at once while the test holds the lock:
+    how many of their queries waited in PostgreSQL at once (once all could, or once nothing could
+    run any more), and the answers."""
+    expected = sum(int(params.get("gathered", 1)) for params in requests)
+    with AdvisoryLock(postgres_cluster(), server) as lock:
+        with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+            sent = [pool.submit(get, server.url, lock.PATH, {"key": lock.KEY, **params})
+                    for params in requests]  # fmt: skip
+            lock.settle(lambda: len(lock.waiting()) >= expected)
+            at_once = len(lock.waiting())
+            lock.release()
+            hits = [request.result() for request in sent]
+    assert [hit.status for hit in hits] == [200] * len(requests), hits[0].body[:2000]
+    return at_once, [hit.json() for hit in hits]
+
+
+def backends(answers):
+    return {int(row[0]) for answer in answers for row in answer["rows"]}
+
+
+def query_threads(answers):
+    return {query["thread_name"] for answer in answers for query in answer["queries"]}
+
+
 @parallel
 @SERVED
 def test_gathered_queries_take_turns(server, seeded, meeting, evidence):
+    if server.config.db == "postgresql":
+        at_once, answers = in_postgresql_at_once(server, [{"gathered": N}])
+        assert at_once == 1  # one in PostgreSQL; the others not sent until it was done
+        assert len(backends(answers)) == 1 and len(query_threads(answers)) == 1
+        assert answers[0]["view"]["thread_name"] not in query_threads(answers)
+        evidence(f"{server.name} on postgresql", queries=N, at_once=1, backends=1)
+        return
     params = probe_params(meeting)
     hit = get(server.url, gather_path("async-methods"), params)
     assert hit.status == 200, hit.body[:300]
@@ -234,6 +280,11 @@ def test_gathered_queries_take_turns(server, seeded, meeting, evidence):
 @thread_insensitive
 @SERVED
 def test_thread_insensitive_calls_overlap(server, seeded, meeting, evidence):
+    if server.config.db == "postgresql":
+        at_once, answers = in_postgresql_at_once(server, [{"gathered": N, "mode": "thread-insensitive"}])
+        assert at_once == N and len(backends(answers)) == N and len(query_threads(answers)) == N
+        evidence(f"{server.name} on postgresql thread_sensitive=False", queries=N, at_once=N)
+        return
     params = probe_params(meeting)
     hit = get(server.url, gather_path("thread-insensitive"), params)
     assert hit.status == 200, hit.body[:300]
@@ -244,6 +295,11 @@ def test_thread_insensitive_calls_overlap(server, seeded, meeting, evidence):
 @separate_requests
 @SERVED
 def test_separate_requests_overlap(server, seeded, meeting, evidence):
+    if server.config.db == "postgresql":
+        at_once, answers = in_postgresql_at_once(server, [{}] * N)
+        assert at_once == N and len(backends(answers)) == N and len(query_threads(answers)) == N
+        evidence(f"{server.name} on postgresql, 3 requests", at_once=N, backends=N)
+        return
     volley = fire(server.url, gather_path("async-methods"), N, {"queries": 1}, meeting=meeting)
     assert volley.statuses == [200] * N
     queries = [q for hit in volley.hits for q in hit.json()["queries"]]

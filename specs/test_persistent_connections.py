@@ -134,22 +134,17 @@ def collected(server):
 
 
 @pytest.fixture
-def fresh(server):
-    """The server without an earlier test's connections: under ASGI a collection frees them;
-    under gthread they belong to its threads, at most one each (a test counts relative to them)."""
-    if server.kind.interface == "asgi" or server.config != PERSISTENT:
-        if server.config == PERSISTENT:
-            collected(server)
-        assert open_connections(server, 0) == [], "connections left by an earlier test"
-    else:
-        assert len(postgres_cluster().connections(server.dbname)) <= THREADS
-    return server
+def before(server):
+    """The server's connections before the test (an earlier test's, under gthread its threads'):
+    each test counts relative to them. Under ASGI a collection first frees what it can."""
+    if server.kind.interface == "asgi" and server.config == PERSISTENT:
+        collected(server)
+    return {pid for pid, _ in postgres_cluster().connections(server.dbname)}
 
 
 @reused
 @serving(*BOTH, config=PERSISTENT)
-def test_a_request_reuses_a_kept_connection_only_under_wsgi(fresh, evidence):
-    server = fresh
+def test_a_request_reuses_a_kept_connection_only_under_wsgi(server, before, evidence):
     pids = backends_of(server, sequential_paths(N))
     if server.kind.interface == "asgi":
         assert len(set(pids)) == N  # a new connection for every request, none reused
@@ -160,14 +155,12 @@ def test_a_request_reuses_a_kept_connection_only_under_wsgi(fresh, evidence):
 
 @bounded
 @serving(*BOTH, config=PERSISTENT)
-def test_kept_connections_stay_open_until_garbage_collection_under_asgi(fresh, evidence):
-    server = fresh
-    before = {pid for pid, _ in postgres_cluster().connections(server.dbname)}
+def test_kept_connections_stay_open_until_garbage_collection_under_asgi(server, before, evidence):
     pids = set(backends_of(server, sequential_paths(N)))
     open_now = {pid for pid, _ in open_connections(server, len(before | pids))}
     assert pids <= open_now  # every connection a request kept is still open
     if server.kind.interface == "asgi":
-        assert len(open_now) == N  # one per request
+        assert len(open_now - before) == N  # one per request
         assert collected(server) == []  # a garbage collection closes them all
     else:
         assert len(open_now) <= THREADS  # one per worker thread at most
@@ -176,9 +169,7 @@ def test_kept_connections_stay_open_until_garbage_collection_under_asgi(fresh, e
 
 @bounded
 @serving(*BOTH, config=PERSISTENT)
-def test_kept_connections_of_concurrent_requests(fresh, evidence):
-    server = fresh
-    before = {pid for pid, _ in postgres_cluster().connections(server.dbname)}
+def test_kept_connections_of_concurrent_requests(server, before, evidence):
     with AdvisoryLock(postgres_cluster(), server) as lock:
         with concurrent.futures.ThreadPoolExecutor(N) as pool:
             requests = [pool.submit(get, server.url, lock.PATH, {"key": lock.KEY})
@@ -190,7 +181,7 @@ def test_kept_connections_of_concurrent_requests(fresh, evidence):
     open_now = {pid for pid, _ in open_connections(server, len(before | pids))}
     assert pids <= open_now  # kept, every one
     if server.kind.interface == "asgi":
-        assert (at_once, len(pids), len(open_now)) == (N, N, N)  # one per request in flight
+        assert (at_once, len(pids), len(open_now - before)) == (N, N, N)  # one per request in flight
     else:
         assert at_once == THREADS and len(open_now) <= THREADS  # one per worker thread
     evidence(server.name, requests=N, in_flight_at_once=at_once, open_after=len(open_now))
@@ -198,9 +189,8 @@ def test_kept_connections_of_concurrent_requests(fresh, evidence):
 
 @closed_with_zero
 @serving(*(ServerRequest(name, ON_POSTGRESQL) for name in BOTH))
-def test_with_zero_each_connection_closes_with_its_request(fresh, evidence):
-    server = fresh
+def test_with_zero_each_connection_closes_with_its_request(server, before, evidence):
     pids = backends_of(server, sequential_paths(N))
     assert len(set(pids)) == N  # nothing kept, so nothing reused
-    assert open_connections(server, 0) == []
+    assert {pid for pid, _ in open_connections(server, len(before))} == before
     evidence(server.name, requests=N, backends=len(set(pids)), open_after=0)

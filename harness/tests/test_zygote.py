@@ -6,6 +6,7 @@ environment and working directory, it must see the same.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -66,3 +67,17 @@ def test_a_crash_is_reported_with_its_exit_code_and_output(tmp_path):
 def test_python_start_up_variables_cannot_differ_from_the_zygotes(tmp_path):
     with pytest.raises(ValueError, match="PYTHON\\* variables are read at interpreter start"):
         zygote().spawn(PROBE, server_env(PYTHONWARNINGS="ignore"), tmp_path, tmp_path / "x.log")
+
+
+def test_a_report_to_a_test_process_that_is_gone_is_not_a_crash(monkeypatch):
+    # Seen: a server exited just as pytest was killed; the zygote's report of it raised
+    # BrokenPipeError, and the zygote died before stopping the rest and removing the session.
+    from harness import zygote as module
+
+    read, write = os.pipe()
+    os.close(read)
+    monkeypatch.setitem(module._PROTOCOL, "fd", write)
+    try:
+        assert module._send({"exited": 1, "code": 0}) is False
+    finally:
+        os.close(write)

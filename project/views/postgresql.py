@@ -12,11 +12,13 @@ copies into the thread that runs the query.
 - ``query-then-hold/?announce=PORT&label=L``: an async view that tells ``before``, holds (L-a),
   runs one query, tells ``queried``, holds (L-b), then answers: the test counts the server's
   connections before the first query and while the view awaits something that is not the
-  database.
+  database. Cancelled while it holds (its client left), it tells ``cancelled``.
 - ``gc/``: ``gc.collect()`` in the server (whose automatic collection SPEC_GC=off turns off).
-- ``locked/?key=K[&gathered=N]``: queries that wait for the PostgreSQL advisory lock K (shared),
-  which the test holds (exclusive): one query, or N gathered with ``asyncio.gather`` in one
-  request. While the test holds the lock, every query that has reached PostgreSQL waits, visible
+- ``locked/?key=K[&gathered=N][&mode=thread-insensitive]``: queries that wait for the PostgreSQL
+  advisory lock K (shared), which the test holds (exclusive): one query, or N gathered with
+  ``asyncio.gather`` in one request, each an async iteration of a raw QuerySet (thread-sensitive
+  ``sync_to_async``), or with ``mode=thread-insensitive`` a ``sync_to_async(...,
+  thread_sensitive=False)`` call each. While the test holds the lock, every query that has reached PostgreSQL waits, visible
   in ``pg_stat_activity`` (wait_event 'advisory'): how many wait at once is how many are in flight.
 """
 
@@ -24,6 +26,8 @@ import asyncio
 import contextvars
 import gc
 
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.db.backends.signals import connection_created
 from django.http import JsonResponse
 from django.urls import path
@@ -80,8 +84,12 @@ async def query_then_hold(request):
         return JsonResponse({"held": "not released"}, status=500)
     await Author.objects.acount()
     tell(port, label, "queried")
-    if await ahold(port, f"{label}-b") != "go":
-        return JsonResponse({"held": "not released"}, status=500)
+    try:
+        if await ahold(port, f"{label}-b") != "go":
+            return JsonResponse({"held": "not released"}, status=500)
+    except asyncio.CancelledError:  # the client went away (Django >= 5.0 under ASGI)
+        tell(port, label, "cancelled")
+        raise
     return JsonResponse({"view": where(), "queries": seen})
 
 
@@ -93,10 +101,22 @@ async def _locked(key):
     return [author.name async for author in Author.objects.raw(LOCKED_QUERY, [key])]
 
 
+def _locked_then_close(key):
+    try:
+        return [author.name for author in Author.objects.raw(LOCKED_QUERY, [key])]
+    finally:
+        # A thread of the loop's default executor: nothing else would close its connection.
+        connections.close_all()
+
+
 async def locked(request):
     QUERIES.set(seen := [])
     key, gathered = int(request.GET["key"]), int(request.GET.get("gathered", 1))
-    rows = await asyncio.gather(*(_locked(key) for _ in range(gathered)))
+    if request.GET.get("mode") == "thread-insensitive":
+        call = sync_to_async(_locked_then_close, thread_sensitive=False)
+        rows = await asyncio.gather(*(call(key) for _ in range(gathered)))
+    else:
+        rows = await asyncio.gather(*(_locked(key) for _ in range(gathered)))
     return JsonResponse({"view": where(), "rows": rows, "queries": seen})
 
 
