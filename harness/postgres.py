@@ -212,6 +212,14 @@ class Cluster:
         return sorted(rows)
 
 
+def pool_waiting(server):
+    """How many requests wait in the server's Django connection pool for a connection now (asked
+    of the server: /postgresql/pool-waiting/)."""
+    from harness.probe import get
+
+    return get(server.url, "/postgresql/pool-waiting/").json()["waiting"]
+
+
 def connections_once(cluster, server, expected):
     """The server's connections to its database, once there are ``expected`` of them or nothing
     can change any more (the backend of a closed connection takes a moment to go)."""

@@ -43,7 +43,7 @@ from harness.probe import (
     max_in_flight,
     meeting_params,
 )
-from harness.postgres import AdvisoryLock, connections_once
+from harness.postgres import AdvisoryLock, connections_once, pool_waiting
 from harness.protocol import meet_line
 from harness.servers import ASGI_SERVERS, SERVERS, WSGI_SERVERS, ServerConfig, postgres_cluster
 from harness.versions import by_version, requires_django
@@ -53,7 +53,8 @@ __all__ = [
     "Statement", "Volley", "WSGI_SERVERS", "When", "asgi_get", "assert_view_outcome",
     "by_version", "each_proves", "fire", "fire_sleeping", "get", "get_with_output", "handler",
     "connections_once", "http_scope",
-    "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "postgres_cluster", "progress",
+    "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "pool_waiting",
+    "postgres_cluster", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "wsgi_get",
     *(name for name in vars(messages) if not name.startswith("_")),
 ]  # fmt: skip

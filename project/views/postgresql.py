@@ -13,6 +13,8 @@ copies into the thread that runs the query.
   runs one query, tells ``queried``, holds (L-b), then answers: the test counts the server's
   connections before the first query and while the view awaits something that is not the
   database. Cancelled while it holds (its client left), it tells ``cancelled``.
+- ``pool-waiting/``: how many requests wait in Django's connection pool for a connection now
+  (psycopg_pool's ``requests_waiting``; 0 without a pool).
 - ``gc/``: ``gc.collect()`` in the server (whose automatic collection SPEC_GC=off turns off).
 - ``locked/?key=K[&gathered=N][&mode=thread-insensitive]``: queries that wait for the PostgreSQL
   advisory lock K (shared), which the test holds (exclusive): one query, or N gathered with
@@ -93,6 +95,14 @@ async def query_then_hold(request):
     return JsonResponse({"view": where(), "queries": seen})
 
 
+async def pool_waiting(request):
+    # The pool is the process's, one per alias (DatabaseWrapper._connection_pools): any thread's
+    # wrapper finds it, and asking opens no connection.
+    pool = connections["default"].pool if hasattr(connections["default"], "pool") else None
+    measures = pool._get_measures() if pool is not None else {}
+    return JsonResponse({"waiting": measures.get("requests_waiting", 0)})
+
+
 async def collect(request):
     return JsonResponse({"collected": gc.collect()})
 
@@ -125,5 +135,6 @@ urlpatterns = [
     path("get/", sync_get),
     path("query-then-hold/", query_then_hold),
     path("gc/", collect),
+    path("pool-waiting/", pool_waiting),
     path("locked/", locked),
 ]
