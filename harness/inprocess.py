@@ -105,6 +105,47 @@ def serve_once(interface, app, path, query="", *, method="GET"):
     return asyncio.run(asgi_get(app, path, query, method=method))
 
 
+def with_cookie(app, interface, cookie):
+    """``app`` as a client that sends ``Cookie: <cookie>`` sees it (``None``: no cookie): the
+    header is added to each ASGI scope / WSGI environ."""
+    if cookie is None:
+        return app
+    if interface == "asgi":
+
+        async def asgi_app(scope, receive, send):
+            headers = [*scope["headers"], (b"cookie", cookie.encode())]
+            return await app(dict(scope, headers=headers), receive, send)
+
+        return asgi_app
+
+    def wsgi_app(environ, start_response):
+        environ["HTTP_COOKIE"] = cookie
+        return app(environ, start_response)
+
+    return wsgi_app
+
+
+def answered(hit, caplog):
+    """The JSON of a 200; otherwise fail naming what Django logged for the request."""
+    if hit.status != 200:
+        logged = [(r.exc_info[0].__name__, str(r.exc_info[1])) if r.exc_info else r.getMessage()
+                  for r in caplog.records if r.name == "django.request"]  # fmt: skip
+        raise AssertionError(f"status {hit.status}, not 200; django.request logged {logged}")
+    return hit.json()
+
+
+def nothing_logged(caplog):
+    return [r for r in caplog.records if r.name == "django.request"] == []
+
+
+def forget_exception(caplog):
+    """Drop the tracebacks of the test's log records: a logged traceback keeps the view's frames,
+    and with them an un-awaited coroutine, alive, and Python reports it never awaited only once
+    it is collected (the ``runtime_warnings`` fixture collects)."""
+    for record in caplog.records:
+        record.exc_info = None
+
+
 @contextmanager
 def middleware_stack(stack):
     from django.test import override_settings

@@ -16,8 +16,17 @@ NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
 # coroutine.
 STILL_A_COROUTINE = "Response is still a coroutine."
 
-# django.core.handlers.asgi.ASGIHandler.__call__, for a lifespan scope.
-LIFESPAN_REJECTED = "Django can only handle ASGI/HTTP connections, not lifespan."
+# SQLite's SQLITE_BUSY, through django.db.backends.sqlite3.base.SQLiteCursorWrapper.execute, when
+# another connection holds the database's write lock past the busy timeout.
+SQLITE_LOCKED = "database is locked"
+
+# django.core.handlers.asgi.ASGIHandler.__call__, for any scope but http.
+def not_http(scope_type):
+    return f"Django can only handle ASGI/HTTP connections, not {scope_type}."
+
+
+LIFESPAN_REJECTED = not_http("lifespan")
+WEBSOCKET_REJECTED = not_http("websocket")
 
 # django.core.handlers.base.BaseHandler.make_view_atomic, for an async view with ATOMIC_REQUESTS.
 NO_ATOMIC_REQUESTS = "You cannot use ATOMIC_REQUESTS with async views."
@@ -92,3 +101,13 @@ def by_python(wordings, current=None):
 
 def _release(text):
     return tuple(int(part) for part in text.split("."))
+
+
+# CPython's contextvar_reset (Python/context.c): a ContextVar.reset() with another Context's token.
+def token_of_another_context(token_repr):
+    return f"{token_repr} was created in a different Context"
+
+
+# Python's AttributeError for an attribute an object lacks (Django 4.2's Signal for asend, ...).
+def no_attribute(type_name, name):
+    return f"'{type_name}' object has no attribute '{name}'"

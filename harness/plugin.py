@@ -248,6 +248,36 @@ def query_threads(monkeypatch):
 
 
 @pytest.fixture
+def runtime_warnings():
+    """The RuntimeWarnings of the test so far, once garbage collection has run.
+
+    Python reports an un-awaited coroutine when it is destroyed, and something may hold it a
+    moment longer than the request (a traceback in a finished task, an executor thread that has
+    not moved on): when none is reported yet, collect and look again, for up to half a second,
+    rather than let this test's coroutine be reported during the next one. ``expected=False``
+    (nothing should come) looks once."""
+    import gc
+    import time
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def seen(expected=True):
+            for attempt in range(50):
+                found = [str(w.message) for w in caught if w.category is RuntimeWarning]
+                if found or (not expected and attempt):
+                    return found
+                # The young generations first: a full collection walks all of Django too.
+                gc.collect(1 if attempt < 2 else 2)
+                if attempt:
+                    time.sleep(0.01)
+            return found
+
+        yield seen
+
+
+@pytest.fixture
 def request_log(caplog):
     """The django.request records from here on, as (logger, level, message), opened to DEBUG as
     a LOGGING setting would."""

@@ -12,8 +12,9 @@
 - evidence from requests: ``get``, ``get_with_output``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
   ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
 - Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
-  ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``
-  (harness/inprocess.py);
+  ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``,
+  ``with_cookie``, ``answered``, ``nothing_logged``, ``forget_exception`` (harness/inprocess.py),
+  and the ``runtime_warnings`` fixture (harness/plugin.py);
 - versions: ``by_version``, ``requires_django`` (harness/versions.py);
 - the messages specs assert: everything in harness/messages.py, where a new one goes.
 """
@@ -21,13 +22,17 @@
 from harness import progress
 from harness.claims import DATABASES, SEED, Claim, Statement, When
 from harness.inprocess import (
+    answered,
     asgi_get,
     assert_view_outcome,
+    forget_exception,
     handler,
     http_scope,
     middleware_stack,
+    nothing_logged,
     serve_once,
     server_error_record,
+    with_cookie,
     wsgi_get,
 )
 from harness import messages
@@ -55,6 +60,7 @@ __all__ = [
     "connections_once", "http_scope",
     "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "pool_waiting",
     "postgres_cluster", "progress",
-    "requires_django", "serve_once", "server_error_record", "serving", "wsgi_get",
+    "requires_django", "serve_once", "server_error_record", "serving", "with_cookie", "wsgi_get",
+    "forget_exception", "answered", "nothing_logged",
     *(name for name in vars(messages) if not name.startswith("_")),
 ]  # fmt: skip

@@ -153,3 +153,15 @@ STACKS.update({
         "project.middleware.AsyncProcessExceptionReturnsCoroutine"
     ],
 })
+
+
+# Claims request-user-in-async-view, session-async-api and decorators-on-async-views
+# (specs/test_request_user_in_async_view.py, test_session_async_api.py,
+# test_decorators_on_async_views.py): Django's own session and authentication middleware, in the
+# order Django's startproject template lists them.
+STACKS.update({
+    "auth": [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ],
+})

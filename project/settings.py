@@ -36,6 +36,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    # Claims request-user-in-async-view, session-async-api, decorators-on-async-views: the
+    # session table (SessionStore of django.contrib.sessions.backends.db, Django's default).
+    "django.contrib.sessions",
     "project.library",
 ]
 if os.environ.get("SPEC_RUNSERVER") == "daphne":

@@ -55,10 +55,7 @@ checked only by ``_get_response_async``'s last ``if asyncio.iscoroutine(response
 """
 
 import asyncio
-import gc
 import html
-import time
-import warnings
 
 import pytest
 
@@ -77,6 +74,7 @@ from harness.spec import (
     serve_once,
     server_error_record,
     serving,
+    forget_exception,
 )
 from project import middleware
 from project.views import view_kinds
@@ -184,45 +182,11 @@ def greeted():
     view_kinds.GREETED.clear()
 
 
-@pytest.fixture
-def runtime_warnings():
-    """The RuntimeWarnings of the test so far, once garbage collection has run.
-
-    Python reports an un-awaited coroutine when it is destroyed, and something may hold it a
-    moment longer than the request (a traceback in a finished task, an executor thread that has
-    not moved on): when none is reported yet, collect and look again, for up to half a second,
-    rather than let this test's coroutine be reported during the next one. ``expected=False``
-    (nothing should come) looks once."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-
-        def seen(expected=True):
-            for attempt in range(50):
-                found = [str(w.message) for w in caught if w.category is RuntimeWarning]
-                if found or (not expected and attempt):
-                    return found
-                # The young generations first: a full collection walks all of Django too.
-                gc.collect(1 if attempt < 2 else 2)
-                if attempt:
-                    time.sleep(0.01)
-            return found
-
-        yield seen
-
-
 def last_frame(exc_info):
     tb = exc_info[2]
     while tb.tb_next:
         tb = tb.tb_next
     return tb.tb_frame.f_code.co_name, tb.tb_frame.f_code.co_filename
-
-
-def forget_exception(caplog):
-    # The logged traceback keeps the view's frames, and with them the coroutine, alive; drop it
-    # so that the coroutine can be collected (runtime_warnings collects) and Python's 'never
-    # awaited' warning is seen in this test.
-    for record in caplog.records:
-        record.exc_info = None
 
 
 @returned_coroutine_awaited
