@@ -34,8 +34,9 @@ What is true:
   'streaming' (CacheMiddleware.process_response reads the coroutine as a response); a method
   require_http_methods refuses still gets its 405.
 
-Why: before 5.0/5.1 each decorator's wrapper is ``def _wrapper_view(request, ...): return
-view_func(request, ...)``; django.core.handlers.base.BaseHandler._get_response(_async) takes a
+Why: before 5.0/5.1 each decorator's wrapper is a plain ``def`` that returns ``view_func(...)``
+(user_passes_test's ``_wrapper_view``, csrf_exempt's ``wrapper_view``, require_http_methods'
+``inner``); django.core.handlers.base.BaseHandler._get_response(_async) takes a
 callback that is not a coroutine function for a sync view (sync_to_async under ASGI) and
 BaseHandler.check_response raises on the coroutine it returns. Django 5.0 (ticket #31949) gave
 django.utils.decorators.make_middleware_decorator and the decorators of django.views.decorators

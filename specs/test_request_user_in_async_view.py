@@ -15,7 +15,7 @@ AuthenticationMiddleware::
 What is true, on every version from 4.2 to 6.1, under ASGI and under WSGI (an async view runs on
 an event loop either way):
 
-- request.user is a SimpleLazyObject; AuthenticationMiddleware queries nothing, and a view that
+- request.user is a SimpleLazyObject left unevaluated by AuthenticationMiddleware, and a view that
   does not touch it answers 200 even for a logged-in session;
 - touched, it raises SynchronousOnlyOperation only when the request carries a session cookie that
   could be a key (at least 8 characters: SessionBase._validate_session_key), even one naming no
