@@ -123,9 +123,10 @@ async_to_sync_rolls_back = CLAIM.statement("async-to-sync-rolls-back")
 transactional_flushes = CLAIM.statement("transactional-flushes")
 
 
-# asgiref's process-wide thread for thread-sensitive sync_to_async calls made with no request
-# context and no async_to_sync around them (SyncToAsync.single_thread_executor).
-SHARED_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")
+# A one-thread executor's thread: asgiref's process-wide one (SyncToAsync.single_thread_executor,
+# for thread-sensitive calls with no request context and no async_to_sync around them), or the
+# one AsyncToSync makes to run a coroutine when no loop runs in the calling thread.
+EXECUTOR_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")
 
 # The generated run's settings: the project's, with SQLite's busy timeout cut from 5 s to 0.1 s
 # so that a write that waits for the lock fails at once.
@@ -141,7 +142,7 @@ TESTS = '''
 import json, os, threading
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from django.db import connection
 from django.test import TestCase, TransactionTestCase
 
@@ -151,6 +152,11 @@ from project.library.models import Author
 def record(test, **figures):
     with open(os.environ["SPEC_RECORDS"], "a") as out:
         out.write(json.dumps({"test": test, **figures}) + "\\n")
+
+
+def shared_thread():
+    """The name of asgiref's process-wide thread (SyncToAsync.single_thread_executor's)."""
+    return SyncToAsync.single_thread_executor.submit(lambda: threading.current_thread().name).result()
 
 
 def here():
@@ -181,7 +187,7 @@ def row_from_fixture(db):
 async def test_django_db_async(test_connection):
     await Author.objects.acreate(name="django_db")
     record("django_db", test_thread=threading.current_thread().name,
-           orm=await sync_to_async(here)())
+           orm=await sync_to_async(here)(), shared=shared_thread())
 
 
 def test_after_django_db(db):
@@ -304,7 +310,8 @@ def test_the_async_orm_runs_on_another_threads_connection(run, evidence):
                                  "autocommit": False}  # fmt: skip
     assert run["django_db"]["test_thread"] == "MainThread"
     orm = run["django_db"]["orm"]
-    assert SHARED_THREAD.fullmatch(orm["thread"]), orm
+    # asgiref's one process-wide thread, as its executor names it.
+    assert orm["thread"] == run["django_db"]["shared"], run["django_db"]
     assert (orm["in_atomic_block"], orm["autocommit"]) == (False, True)
     evidence("pytest-django django_db", test=run["django_db"]["test_thread"], orm=orm["thread"])
 
@@ -322,7 +329,7 @@ def test_an_async_write_after_the_tests_own_write_fails(run, evidence):
 def test_django_testcase_async_method_is_rolled_back(run, evidence):
     # The method runs under async_to_sync on a thread of its own; its ORM calls come back to the
     # main thread, inside the test's atomic block.
-    assert SHARED_THREAD.fullmatch(run["TestCase"]["test_thread"]), run["TestCase"]
+    assert EXECUTOR_THREAD.fullmatch(run["TestCase"]["test_thread"]), run["TestCase"]
     assert run["TestCase"]["orm"] == {"thread": "MainThread", "in_atomic_block": True,
                                       "autocommit": False}  # fmt: skip
     assert "TestCase" not in run["after TestCase"]["names"]
@@ -345,7 +352,7 @@ def test_transactional_tests_are_flushed(run, evidence):
         assert (orm["in_atomic_block"], orm["autocommit"]) == (False, True), (test, orm)
         # Committed: the row is there, seen from the ORM's thread, during the test.
         assert test in run[test]["names"], run[test]
-    assert SHARED_THREAD.fullmatch(run["transaction=True"]["orm"]["thread"])
+    assert EXECUTOR_THREAD.fullmatch(run["transaction=True"]["orm"]["thread"])
     assert run["TransactionTestCase"]["orm"]["thread"] == "MainThread"
     assert run["after transaction=True"]["names"] == []
     assert run["after TransactionTestCase"]["names"] == []
