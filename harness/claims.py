@@ -56,6 +56,17 @@ SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 INTERFACES = ("asgi", "wsgi")
 DATABASES = ("sqlite", "postgresql")
 DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+# The site's index groups claims by these, in this order.
+TOPICS = {
+    "serving": "Serving and concurrency",
+    "orm": "ORM and database",
+    "middleware": "Middleware",
+    "views": "Views and responses",
+    "helpers": "asgiref helpers, context and signals",
+    "auth": "Authentication, sessions and cache",
+    "tests": "Test tools",
+    "settings": "Settings",
+}
 
 
 class ClaimError(ValueError):
@@ -189,12 +200,29 @@ class Claim:
     mechanism: str  # where in Django (or asgiref / Python) this comes from, by module.function
     docs: str  # a Django docs anchor
     url: str = ""  # the source's address, where it has one
+    # The question a developer would ask, worded so that "yes" is the claim holding: the site's
+    # one-line answer (yes / no / yes when ...) is derived from the verdicts, never typed.
+    question: str = ""
+    topic: str = ""  # one of TOPICS: where the site's index lists it
+    # The code in question and its corrected form, as dotted names of functions or classes in
+    # project/ (or specs/ for test code), shown side by side on the claim's page.
+    code: tuple = ()
+    instead: tuple = ()
     module: str = field(default="", compare=False)  # the spec module that defines it
 
     def __post_init__(self):
         object.__setattr__(self, "statements", tuple(self.statements))
+        object.__setattr__(self, "code", tuple(self.code))
+        object.__setattr__(self, "instead", tuple(self.instead))
         if not SLUG.fullmatch(self.id):
             raise ClaimError(f"claim id {self.id!r} must be a lowercase slug")
+        if self.question and not self.question.rstrip().endswith("?"):
+            raise ClaimError(f"{self.id}: the question must end with a question mark")
+        if self.topic and self.topic not in TOPICS:
+            raise ClaimError(f"{self.id}: topic {self.topic!r} is not one of {list(TOPICS)}")
+        for name in (*self.code, *self.instead):
+            if not re.fullmatch(r"(project|specs)(\.\w+)+", name):
+                raise ClaimError(f"{self.id}: code {name!r} must be a dotted name under project. or specs.")
         for name in ("source", "claim", "mechanism", "docs"):
             if not getattr(self, name).strip():
                 raise ClaimError(f"{self.id}: {name} is empty")
