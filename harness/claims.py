@@ -311,6 +311,21 @@ class Claim:
         }  # fmt: skip
 
 
+def resolve(dotted):
+    """The object a record's ``code``/``instead`` names: the longest importable module prefix,
+    then its attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr)
+        return found
+    raise ImportError(f"no module in {dotted!r}")
+
+
 def claim_of(module):
     """The claim a spec module defines (its ``CLAIM``), with the module's name recorded."""
     claim = getattr(module, "CLAIM", None)

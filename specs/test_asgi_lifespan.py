@@ -43,6 +43,10 @@ CLAIM = Claim(
         "each server's lifespan handler treats the exception as 'unsupported'."
     ),
     docs="https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/#the-application-object",
+    question="Does Django support the ASGI lifespan protocol?",
+    topic="serving",
+    code=("project.asgi", "specs.test_asgi_lifespan.test_asgi_handler_rejects_the_lifespan_scope"),
+    instead=(),
 )
 supports_lifespan = CLAIM.statement("supports-lifespan")
 

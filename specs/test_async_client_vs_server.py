@@ -146,6 +146,15 @@ CLAIM = Claim(
         "stops awaiting the sync function, whose thread runs on)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
+    question="Is Django's AsyncClient a faithful stand-in for an ASGI server?",
+    topic="tests",
+    code=(
+        "specs.test_async_client_vs_server.test_async_client_runs_concurrent_sync_views_one_at_a_time",
+        "project.views.threads.sync_view",
+    ),
+    instead=(
+        "specs.test_async_client_vs_server.test_asgi_handler_runs_the_same_requests_together",
+    ),
 )
 overlap = CLAIM.statement("sync-views-overlap")
 thread_each = CLAIM.statement("sync-view-threads")

@@ -61,6 +61,10 @@ CLAIM = Claim(
         "django.db.backends.postgresql.base.DatabaseWrapper.get_new_connection (psycopg.connect)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    question="Does the async ORM query PostgreSQL natively async, without a thread?",
+    topic="orm",
+    code=("project.views.postgresql.aget",),
+    instead=(),
 )
 async_connection = CLAIM.statement("async-connection")
 on_the_loop = CLAIM.statement("on-the-loop")

@@ -107,6 +107,10 @@ CLAIM = Claim(
         "__call__ (SyncToAsync.threadlocal.main_event_loop)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/signals/#connecting-receiver-functions",
+    question="Does an async signal receiver still make the request wait for it?",
+    topic="helpers",
+    code=("project.views.signal_receivers.acreate",),
+    instead=(),
 )
 request_waits = CLAIM.statement("request-waits")
 blocks_the_loop = CLAIM.statement("blocks-the-loop")

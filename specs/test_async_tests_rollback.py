@@ -114,6 +114,16 @@ CLAIM = Claim(
         "test method); TransactionTestCase._fixture_teardown (flush)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/testing/tools/#testing-asynchronous-code",
+    question="Do ORM writes in an async django_db test escape the rollback?",
+    topic="tests",
+    code=(
+        "specs.test_async_tests_rollback.test_the_next_test_sees_the_async_tests_row",
+        "specs.test_async_tests_rollback.test_the_async_orm_runs_on_another_threads_connection",
+    ),
+    instead=(
+        "specs.test_async_tests_rollback.test_django_testcase_async_method_is_rolled_back",
+        "specs.test_async_tests_rollback.test_async_to_sync_in_a_sync_test_is_rolled_back",
+    ),
 )
 not_rolled_back = CLAIM.statement("not-rolled-back")
 other_connection = CLAIM.statement("other-connection")

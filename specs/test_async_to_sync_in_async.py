@@ -103,6 +103,17 @@ CLAIM = Claim(
         "(BaseHandler._get_response)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#asgiref.sync.async_to_sync",
+    question="Can an async view call async_to_sync, directly or through a sync helper?",
+    topic="helpers",
+    code=(
+        "project.views.async_to_sync_in_async.direct",
+        "project.views.async_to_sync_in_async.through_sync",
+        "project.views.async_to_sync_in_async.fetch_greeting_sync",
+    ),
+    instead=(
+        "project.views.async_to_sync_in_async.awaited",
+        "project.views.async_to_sync_in_async.through_sync_to_async",
+    ),
 )
 usable_in_async = CLAIM.statement("usable-in-async")
 await_directly = CLAIM.statement("await-directly")

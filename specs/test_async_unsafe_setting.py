@@ -83,6 +83,12 @@ CLAIM = Claim(
         "BaseDatabaseWrapper.connect/ensure_connection/cursor/commit/rollback/close/..."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-safety",
+    question=(
+        'Does setting DJANGO_ALLOW_ASYNC_UNSAFE to "false" turn the async-safety check back on?'
+    ),
+    topic="settings",
+    code=("project.views.transactions.unsafe_set", "project.views.transactions.unsafe_probe"),
+    instead=(),
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 setting_disables = CLAIM.statement("setting-disables")

@@ -69,6 +69,10 @@ CLAIM = Claim(
         "AsyncToSync.loop_thread_executors for SyncToAsync.__call__ to use."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Is an async view still async under WSGI?",
+    topic="serving",
+    code=("project.views.view_kinds.gathered_awaits",),
+    instead=(),
 )
 still_async = CLAIM.statement("still-async")
 loop_per_request = CLAIM.statement("loop-per-request")

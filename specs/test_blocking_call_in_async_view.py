@@ -108,6 +108,10 @@ CLAIM = Claim(
         "asgiref.sync.async_to_sync, whose AsyncToSync.__call__ starts a new loop per call."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Does time.sleep in an async view make other requests wait?",
+    topic="serving",
+    code=("project.views.blocking.my_view",),
+    instead=("project.views.blocking.my_view_fixed",),
 )
 blocks_the_loop = CLAIM.statement("blocks-the-loop")
 one_after_another = CLAIM.statement("one-after-another")

@@ -128,6 +128,13 @@ CLAIM = Claim(
         "self.incr.__func__ is not BaseCache.incr."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/cache/#asynchronous-support",
+    question="Do async cache methods run in a thread, with a non-atomic aincr?",
+    topic="auth",
+    code=(
+        "project.views.cache_async.awaited",
+        "specs.test_cache_async_methods.test_redis_cache_aincr_calls_on_its_client",
+    ),
+    instead=(),
 )
 in_a_thread = CLAIM.statement("in-a-thread")
 aincr_get_then_set = CLAIM.statement("aincr-get-then-set")

@@ -92,6 +92,10 @@ CLAIM = Claim(
         "https://docs.djangoproject.com/en/5.2/topics/class-based-views/"
         "#asynchronous-class-based-views"
     ),
+    question="Can a class-based view have an async get() and a sync post()?",
+    topic="views",
+    code=("project.views.view_kinds.MixedHandlers",),
+    instead=("project.views.view_kinds.AsyncWithSyncWork", "project.views.view_kinds.AllAsync"),
 )
 mixed = CLAIM.statement("mixed-handlers")
 one_kind = CLAIM.statement("one-kind-works")

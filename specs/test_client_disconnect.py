@@ -162,6 +162,10 @@ CLAIM = Claim(
         "thread. Django 4.2's handle() never calls receive() after read_body()."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#handling-disconnects",
+    question="Is an async view cancelled when the client disconnects?",
+    topic="serving",
+    code=("project.views.streaming.hold_view",),
+    instead=(),
 )
 async_view = CLAIM.statement("async-view-cancelled")
 sync_view = CLAIM.statement("sync-view-cancelled")

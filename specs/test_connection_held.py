@@ -66,6 +66,10 @@ CLAIM = Claim(
         "thread's)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/databases/#connection-management",
+    question="After one query, does an async view keep its connection until the request ends?",
+    topic="orm",
+    code=("project.views.postgresql.query_then_hold",),
+    instead=(),
 )
 held_across_awaits = CLAIM.statement("held-across-awaits")
 pool_slot_held = CLAIM.statement("pool-slot-held")

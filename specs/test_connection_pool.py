@@ -83,6 +83,10 @@ CLAIM = Claim(
         "OPTIONS are psycopg connection parameters."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool",
+    question="Does Django's connection pool cap a process's database connections?",
+    topic="orm",
+    code=("project.views.postgresql.aget",),
+    instead=(),
 )
 bounded = CLAIM.statement("bounded")
 returned = CLAIM.statement("returned")

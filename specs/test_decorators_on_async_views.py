@@ -142,6 +142,14 @@ CLAIM = Claim(
         "django.middleware.cache.UpdateCacheMiddleware.process_response (response.streaming)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Do login_required, permission_required and user_passes_test work on async views?",
+    topic="views",
+    code=(
+        "project.views.async_decorators.login_required_view",
+        "project.views.async_decorators.permission_required_view",
+        "project.views.async_decorators.user_passes_test_view",
+    ),
+    instead=(),
 )
 # Only the tests that store a user or a session touch the database (each then flushes it).
 ON_THE_DATABASE = pytest.mark.django_db(transaction=True)

@@ -133,6 +133,19 @@ CLAIM = Claim(
         "the attributes; BaseHandler.get_response touches response._resource_closers."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
+    question=(
+        "Must middleware declare its capabilities, and does sync_and_async_middleware make any "
+        "__call__ work?"
+    ),
+    topic="middleware",
+    code=(
+        "project.middleware_catalogue.HybridAsyncCall",
+        "project.middleware_catalogue.hybrid_async_function",
+    ),
+    instead=(
+        "project.middleware_catalogue.documented_hybrid",
+        "project.middleware_catalogue.SyncTrail",
+    ),
 )
 must_declare = CLAIM.statement("must-declare")
 both_false = CLAIM.statement("both-false-rejected")

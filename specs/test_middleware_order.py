@@ -130,6 +130,10 @@ CLAIM = Claim(
         "get_response_async touch response._resource_closers."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/http/middleware/#asynchronous-support",
+    question="Do a sync and an async middleware initialise in order and nest their calls?",
+    topic="middleware",
+    code=("project.middleware.SyncMiddleware", "project.middleware.AsyncMiddleware"),
+    instead=("project.middleware.DocumentedAsyncMiddleware",),
 )
 init_in_order = CLAIM.statement("init-in-order")
 init_on_startup = CLAIM.statement("init-on-startup")

@@ -107,6 +107,10 @@ CLAIM = Claim(
         "SyncToAsync.single_thread_executor."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    question="Does asyncio.gather of async ORM calls run the queries in parallel?",
+    topic="orm",
+    code=("project.views.orm_async.gather_probes", "project.views.orm_async._calls"),
+    instead=(),
 )
 parallel = CLAIM.statement("parallel")
 separate_requests = CLAIM.statement("separate-requests")

@@ -73,6 +73,10 @@ CLAIM = Claim(
         "django/db/models/query.py."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    question="Must ORM calls like get() be wrapped in sync_to_async to await them?",
+    topic="orm",
+    code=("project.views.orm.get_user",),
+    instead=("project.views.orm.get_user_aget", "project.views.orm.get_user_sync_to_async"),
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 synchronous = CLAIM.statement("synchronous")

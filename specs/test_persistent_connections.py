@@ -94,6 +94,10 @@ CLAIM = Claim(
         "introspection, validation) leave it to the cyclic garbage collector."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections",
+    question="With CONN_MAX_AGE, are connections reused across requests and bounded by threads?",
+    topic="orm",
+    code=("project.views.postgresql.aget", "project.views.postgresql.sync_get"),
+    instead=(),
 )
 reused = CLAIM.statement("reused")
 bounded = CLAIM.statement("bounded")

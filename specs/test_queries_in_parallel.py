@@ -68,6 +68,10 @@ CLAIM = Claim(
         "QuerySet/RawQuerySet async iteration = sync_to_async(_fetch_all)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    question="Does Django run database queries only one at a time?",
+    topic="orm",
+    code=("project.views.postgresql.locked", "project.views.postgresql._locked"),
+    instead=(),
 )
 separate_requests = CLAIM.statement("separate-requests")
 gathered = CLAIM.statement("gathered-in-one-request")

@@ -82,6 +82,13 @@ CLAIM = Claim(
         "BaseIterable._async_generator and leaves _result_cache unset."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/models/querysets/#when-querysets-are-evaluated",
+    question="Can a QuerySet returned from sync_to_async(Model.objects.all)() be used freely?",
+    topic="orm",
+    code=("project.views.orm_async.authors_from_sync_to_async",),
+    instead=(
+        "project.views.orm_async.authors_listed_in_thread",
+        "project.views.orm_async.authors_async_for",
+    ),
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 used_freely = CLAIM.statement("used-freely")

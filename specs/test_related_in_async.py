@@ -131,6 +131,14 @@ CLAIM = Claim(
         "related_descriptors.py)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/db/queries/#async-queries",
+    question="Do foreign keys and reverse relations work the same in async code?",
+    topic="orm",
+    code=("project.views.orm_async.book_author_lazy", "project.views.orm_async.author_books_lazy"),
+    instead=(
+        "project.views.orm_async.book_author_select_related",
+        "project.views.orm_async.author_books_async_for",
+        "project.views.orm_async.author_books_prefetched",
+    ),
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 foreign_key = CLAIM.statement("foreign-key")

@@ -157,6 +157,10 @@ CLAIM = Claim(
         "HttpRequest.body."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/settings/#file-upload-max-memory-size",
+    question="Does Django receive the whole request body into a spooled file before the view runs?",
+    topic="serving",
+    code=("project.views.request_bodies.upload", "project.views.request_bodies.stream"),
+    instead=(),
 )
 read_first = CLAIM.statement("read-in-full-first")
 spooled = CLAIM.statement("spooled-to-disk-above-file-upload-limit")

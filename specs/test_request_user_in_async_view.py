@@ -126,6 +126,10 @@ CLAIM = Claim(
         "in 5.0 and 5.1, session.aget and backend.aget_user from 5.2)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/ref/request-response/#django.http.HttpRequest.auser",
+    question="Does touching request.user in an async view raise SynchronousOnlyOperation?",
+    topic="auth",
+    code=("project.views.request_user.touched", "project.views.request_user.untouched"),
+    instead=("project.views.request_user.auser",),
 )
 # Only the tests that store a user or a session touch the database (each then flushes it).
 ON_THE_DATABASE = pytest.mark.django_db(transaction=True)

@@ -114,6 +114,10 @@ CLAIM = Claim(
         "process_response saves a modified session."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/http/sessions/#django.contrib.sessions.backends.base.SessionBase.aget",
+    question="Can an async view await request.session.aget(), loaded through aload()?",
+    topic="auth",
+    code=("project.views.session_async.aget", "project.views.session_async.aset"),
+    instead=(),
 )
 # Only the tests that store a user or a session touch the database (each then flushes it).
 ON_THE_DATABASE = pytest.mark.django_db(transaction=True)

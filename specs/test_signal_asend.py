@@ -131,6 +131,16 @@ CLAIM = Claim(
         "asgiref.sync.AsyncToSync.__call__ (no running loop allowed)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/signals/#sending-signals",
+    question=(
+        "Does Signal.asend() run sync receivers first, in a thread, then async ones concurrently?"
+    ),
+    topic="helpers",
+    code=(
+        "specs.test_signal_asend.test_a_sync_and_an_async_receiver",
+        "specs.test_signal_asend.test_sync_receivers_run_one_after_another_on_one_worker_thread",
+        "specs.test_signal_asend.test_async_receivers_meet_on_the_callers_loop",
+    ),
+    instead=(),
 )
 sync_grouped_in_a_thread = CLAIM.statement("sync-grouped-in-a-thread")
 sync_before_async = CLAIM.statement("sync-before-async")

@@ -127,6 +127,10 @@ CLAIM = Claim(
     docs=(
         "https://docs.djangoproject.com/en/5.2/ref/request-response/#streaminghttpresponse-objects"
     ),
+    question="Does StreamingHttpResponse stream any iterator under both WSGI and ASGI?",
+    topic="views",
+    code=("project.views.streaming.sync_iterator", "project.views.streaming.async_iterator"),
+    instead=(),
 )
 # Each iterator kind is its own statement: the marks go on the ``kind`` parameter.
 KINDS = each_proves(

@@ -144,6 +144,15 @@ CLAIM = Claim(
         "on the outer loop; django.utils.log.DEFAULT_LOGGING keeps 'django' at INFO."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question=(
+        "Does a sync middleware cost a thread per request, shown by django.request debug logs?"
+    ),
+    topic="middleware",
+    code=(
+        "project.middleware_catalogue.SyncTrail",
+        "project.middleware_catalogue.DebugRequestLogToStderr",
+    ),
+    instead=("project.middleware_catalogue.AsyncOnlyTrail",),
 )
 adapts = CLAIM.statement("adapts")
 thread_per_request = CLAIM.statement("thread-per-request")

@@ -153,6 +153,14 @@ CLAIM = Claim(
         "an async view with async_to_sync (WSGI): asyncio.run cancels the tasks left."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#sync-to-async",
+    question="Does sync_to_async inside asyncio.create_task or wait_for hang the request?",
+    topic="helpers",
+    code=(
+        "project.views.create_task.create_task",
+        "project.views.create_task.gather",
+        "project.views.create_task.wait_for",
+    ),
+    instead=(),
 )
 task_hangs = CLAIM.statement("task-hangs")
 task_hangs_sync_middleware = CLAIM.statement("task-hangs-sync-middleware")

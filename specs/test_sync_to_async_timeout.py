@@ -128,6 +128,10 @@ CLAIM = Claim(
         "ASGIHandler.handle sends the response before ThreadSensitiveContext.__aexit__ joins it."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#sync-to-async",
+    question="Does asyncio.wait_for around sync_to_async stop the sync code at the timeout?",
+    topic="helpers",
+    code=("project.views.sync_timeout.timed_out",),
+    instead=(),
 )
 view_sees_timeout = CLAIM.statement("view-sees-timeout")
 sync_code_stops = CLAIM.statement("sync-code-stops")

@@ -79,6 +79,10 @@ CLAIM = Claim(
         "context in context_to_thread_executor, else the process-wide single_thread_executor)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-performance",
+    question="Are concurrent requests to sync views handled one at a time?",
+    topic="serving",
+    code=("project.views.threads.sync_view",),
+    instead=(),
 )
 sequential = CLAIM.statement("sequential")
 one_shared_thread = CLAIM.statement("one-shared-thread")

@@ -146,6 +146,10 @@ CLAIM = Claim(
         "copies changes back; ContextVar.reset rejects a token of another Context."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#asgiref.sync.sync_to_async",
+    question="Does a threading.local value set in one request show up in the next?",
+    topic="helpers",
+    code=("project.views.thread_locals.async_set", "project.views.thread_locals.sync_set"),
+    instead=("project.views.thread_locals.contextvar",),
 )
 async_views_share_a_thread = CLAIM.statement("async-views-share-a-thread")
 sync_code_shares_a_thread = CLAIM.statement("sync-code-shares-a-thread")

@@ -171,6 +171,10 @@ CLAIM = Claim(
         "django.core.handlers.base.BaseHandler._get_response (WSGI)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#sync-to-async",
+    question="Does sync_to_async(thread_sensitive=True) run sync code on the main thread?",
+    topic="helpers",
+    code=("project.views.threads.sensitive_view", "project.views.threads.nested_asyncio_run"),
+    instead=(),
 )
 main_thread_asgi_request = CLAIM.statement("main-thread-asgi-request")
 main_thread_wsgi_async_view = CLAIM.statement("main-thread-wsgi-async-view")

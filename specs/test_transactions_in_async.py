@@ -117,6 +117,14 @@ CLAIM = Claim(
         "views when a database has ATOMIC_REQUESTS."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#queries-the-orm",
+    question="Do transaction.atomic() and ATOMIC_REQUESTS work with async views?",
+    topic="orm",
+    code=("project.views.transactions.atomic_block", "project.views.transactions.add_author_async"),
+    instead=(
+        "project.views.transactions.atomic_via_sync_to_async",
+        "project.views.transactions.add_author_with_books",
+        "project.views.transactions.add_author_async_exempt",
+    ),
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 atomic_works = CLAIM.statement("atomic-works")

@@ -85,6 +85,10 @@ CLAIM = Claim(
         "globalLogBeginner.beginLoggingTo sends warnings to a Twisted log that drops them."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Does an un-awaited asyncio.sleep make an async view hang?",
+    topic="views",
+    code=("project.views.sleep.slow_view",),
+    instead=("project.views.sleep.slow_view_fixed",),
 )
 must_be_awaited = CLAIM.statement("must-be-awaited")
 created_not_run = CLAIM.statement("created-not-run")

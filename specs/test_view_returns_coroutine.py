@@ -151,6 +151,16 @@ CLAIM = Claim(
         "adapt_method_mode(False, ...) (async_to_sync for an async def)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Does Django await a coroutine that a view returns?",
+    topic="views",
+    code=(
+        "project.views.view_kinds.async_returns_coroutine",
+        "project.views.view_kinds.sync_returns_coroutine",
+    ),
+    instead=(
+        "project.views.view_kinds.async_awaits",
+        "project.views.view_kinds.marked_returns_coroutine",
+    ),
 )
 async_view_awaited = CLAIM.statement("async-view-awaited")
 returned_coroutine_awaited = CLAIM.statement("returned-coroutine-awaited")

@@ -107,6 +107,13 @@ CLAIM = Claim(
         "Server.application_checker and WebSocketProtocol.handle_exception)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/#the-application-object",
+    question="Can Django's own ASGI application handle WebSocket connections?",
+    topic="serving",
+    code=(
+        "project.asgi",
+        "specs.test_websocket_scope.test_asgi_handler_rejects_the_websocket_scope",
+    ),
+    instead=(),
 )
 handles_websocket = CLAIM.statement("handles-websocket")
 handshake_500 = CLAIM.statement("handshake-gets-500")

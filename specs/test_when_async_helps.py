@@ -109,6 +109,14 @@ CLAIM = Claim(
         "asgiref.sync.AsyncToSync.__call__ runs asyncio.run in a new one-thread executor); the GIL."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#async-views",
+    question="Do async views help I/O-bound code but not CPU-bound or synchronous code?",
+    topic="serving",
+    code=(
+        "project.views.serving.async_await_io",
+        "project.views.serving.sync_blocking_io",
+        "project.views.serving.async_cpu",
+    ),
+    instead=(),
 )
 async_io_helps = CLAIM.statement("async-io-helps")
 cpu_gains_nothing = CLAIM.statement("cpu-gains-nothing")

@@ -5,7 +5,7 @@ import re
 
 from harness import ROOT
 
-AUXILIARY = ("harness", "drift")  # environments that are not a Django x Python pair
+AUXILIARY = ("harness", "site", "drift")  # environments that are not a Django x Python pair
 
 
 def tox_envs():

@@ -1,5 +1,7 @@
 """Claim records: statements, outcomes as data, verdicts derived; the one status rule."""
 
+import inspect
+
 import pytest
 
 from harness import status
@@ -123,3 +125,14 @@ def test_results_round_trip_and_refuse_another_schema(tmp_path):
         status.read(tmp_path / "old.json")
     with pytest.raises(status.SchemaError, match="unknown status"):
         status.run_payload({}, {"c": {"record": {}, "tests": [{**test, "status": "failed"}]}})
+
+
+def test_every_claim_asks_its_question_in_a_topic_and_names_code_that_exists():
+    """The site (sitegen/) opens each claim's page with its question and shows its code."""
+    from harness.claims import TOPICS, load_all, resolve
+
+    for record in load_all().values():
+        assert record.question and record.topic in TOPICS and record.code, record.module
+        for name in (*record.code, *record.instead):
+            found = resolve(name)
+            assert inspect.getsource(inspect.unwrap(found) if callable(found) else found), name

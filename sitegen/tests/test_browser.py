@@ -1,0 +1,118 @@
+"""The built site in a real browser (headless Chromium, sitegen/browser.py): every claim has a
+page, every internal link resolves, the filter narrows the index, no page logs a console error,
+and pages fit a phone's width."""
+
+import os
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from harness.claims import load_all
+from sitegen.browser import NoBrowser, chromium
+from sitegen.build import build
+
+PHONE = {"width": 390, "height": 844}  # a common phone viewport, in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("site") / "_site")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        with chromium() as found:
+            yield found
+    except NoBrowser as error:
+        if os.environ.get("SITE_REQUIRE_BROWSER"):
+            pytest.fail(f"{error} (SITE_REQUIRE_BROWSER is set: CI must run these tests)")
+        pytest.skip(str(error))
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.errors = []
+    opened.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: opened.errors.append(str(e)))
+    yield opened
+    context.close()
+
+
+def test_every_claim_has_a_page_that_opens_with_its_question_and_answer(site, page):
+    claims = load_all()
+    for claim in claims.values():
+        page.goto((site / "claims" / f"{claim.id}.html").as_uri())
+        assert page.inner_text("h1") == claim.question
+        assert page.locator("p.answer").count() == 1
+        assert page.locator("ol.statements > li").count() == len(claim.statements)
+    assert sorted(p.stem for p in (site / "claims").glob("*.html")) == sorted(claims)
+
+
+def test_every_page_links_only_to_what_exists_logs_no_error_and_fits_a_phone(site, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    pages = sorted(site.rglob("*.html"))
+    too_wide = []
+    ids = {}
+    links = []
+    for path in pages:
+        page.goto(path.as_uri())
+        found = page.evaluate("""() => ({
+            ids: Array.from(document.querySelectorAll('[id]'), e => e.id),
+            hrefs: Array.from(document.querySelectorAll('a[href], link[href], script[src], img[src]'),
+                              e => e.href || e.src),
+        })""")
+        ids[path] = set(found["ids"])
+        links += [(path, href) for href in found["hrefs"] if href.startswith("file://")]
+        assert errors == [], f"{path.relative_to(site)}: {errors}"
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            too_wide.append(f"{path.relative_to(site)}: {width}px")
+    context.close()
+    assert too_wide == [], f"wider than a {PHONE['width']}px phone screen"
+    assert len(pages) > len(load_all()), "fewer pages than claims"
+    assert links, "no internal links found"
+    broken = []
+    for source, href in links:
+        parts = urlsplit(href)
+        target = type(site)(unquote(parts.path))
+        if not target.is_file():
+            broken.append(f"{source.relative_to(site)} → {href}")
+        elif parts.fragment and target.suffix == ".html" and parts.fragment not in ids.get(target, set()):
+            broken.append(f"{source.relative_to(site)} → #{parts.fragment} missing in {target.name}")
+    assert broken == []
+
+
+def test_the_filter_narrows_the_index_and_says_the_answer_on_a_server(site, page):
+    page.goto((site / "index.html").as_uri())
+    total = page.locator("article.entry").count()
+    page.fill("#q", "time.sleep")
+    visible = page.locator("article.entry:visible")
+    assert 0 < visible.count() < total
+    for text in visible.all_inner_texts():
+        assert "time.sleep" in text.lower()
+    assert page.inner_text("#shown") == f"{visible.count()} of {total} shown"
+    page.fill("#q", "")
+    page.select_option("#server", "gunicorn-gthread")
+    page.select_option("#version", "4.2")
+    lines = page.locator("article.entry:visible .at-place").all_inner_texts()
+    assert lines and all(line.startswith("On gunicorn-gthread: Django 4.2 ") for line in lines)
+    page.fill("#q", "no such question anywhere")
+    assert page.locator("article.entry:visible").count() == 0
+    assert page.inner_text("#shown") == f"0 of {total} shown"
+
+
+def test_the_filter_fits_a_phone_screen(site, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    phone.goto((site / "index.html").as_uri())
+    for control in ("#q", "#server", "#version"):
+        box = phone.locator(control).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], control
+    context.close()
