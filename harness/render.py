@@ -1,5 +1,5 @@
 """Generated documentation: the README's verdict table, from the claim records (harness/claims.py):
-each claim, its derived verdict, and its statements with theirs.
+each claim's question, the answer and the verdict derived from its statements.
 
 ``python -m harness.render`` rewrites the block between the markers in README.md;
 ``python -m harness.render --check`` exits 1 when it is stale (harness/tests/test_docs.py runs the
@@ -44,8 +44,12 @@ def _cell(text):
 
 
 def verdict_table():
+    """One row a claim: its question, the answer derived from its statements, the claim as
+    quoted with its verdict, the spec module. The statements are on the site and in the matrix."""
+    from harness.answers import answer
+
     rows = [
-        "| Claim | Verdict | Statement by statement: what Django actually does | Evidence |",
+        "| Question | Answer (derived from the statements) | The claim, as quoted; its verdict | Spec |",
         "|---|---|---|---|",
     ]
     for claim in ordered_claims():
@@ -54,29 +58,26 @@ def verdict_table():
             source = f"[the quiz]({SEED})"
         else:
             source = f"[{_cell(claim.source)}]({claim.url})" if claim.url else _cell(claim.source)
-        statements = "<br>".join(_statement(statement) for statement in claim.statements)
         rows.append(
-            f"| `{claim.id}`<br>“{_cell(claim.claim)}”<br>— {source} | **{claim.verdict}**{_in_part(claim)} "
-            f"| {statements} | [{module}]({module}) |"
+            f"| {_cell(claim.question)} | {_answer(answer(claim))} "
+            f"| “{_cell(claim.claim)}” — {source}<br>**{claim.verdict}**{_in_part(claim)} "
+            f"| [{module}]({module}) |"
         )
     return "\n".join(rows)
 
 
+def _answer(found):
+    if found.word == "Yes when":
+        return "**Yes when** …: " + "; ".join(f"{yes} {_cell(where)}" for yes, where in found.parts)
+    text = f"**{found.word}**, {found.versions}"
+    if found.instead:
+        text += f". What is true instead: {_cell(found.instead[0])}"
+    return text
+
+
 def _in_part(claim):
     rest = claim.verdict_text[len(claim.verdict):]
-    return f"<br>{_cell(rest.strip())}" if rest else ""
-
-
-def _statement(statement):
-    # A statement the claim only implies (or what works instead) is marked, and has no say in
-    # the claim's verdict.
-    implied = "" if statement.claimed else "*(implied)* "
-    line = f"{implied}**{statement.verdict()}**: {_cell(statement.text)}"
-    if statement.condition():
-        line += f" *({_cell(statement.condition())})*"
-    if statement.reality:
-        line += f" → {_cell(statement.reality)}"
-    return line
+    return f" {_cell(rest.strip())}" if rest else ""
 
 
 def rendered(readme_text):
