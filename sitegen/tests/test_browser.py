@@ -116,3 +116,18 @@ def test_the_filter_fits_a_phone_screen(site, browser):
         box = phone.locator(control).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], control
     context.close()
+
+
+@pytest.mark.parametrize("search, asked", [
+    ("time.sleep", "gunicorn-gthread"),  # does time.sleep block other requests on gunicorn gthread?
+    ("disconnect", "Django < 5.0"),  # is an async view cancelled on disconnect under 4.2, uvicorn?
+    ("__init__", "What is true instead"),  # in which order do middleware __init__s run?
+])
+def test_a_newcomers_question_is_answered_one_click_from_the_index(site, page, search, asked):
+    """The issue's newcomer questions: type into the filter, click the first question, and the
+    answer at the top of the page speaks to what was asked."""
+    page.goto((site / "index.html").as_uri())
+    page.fill("#q", search)
+    page.locator("article.entry:visible h3 a").first.click()
+    answer = page.locator("main > .answer, main > .answer-parts, main > .instead").all_inner_texts()
+    assert asked in " ".join(answer)
