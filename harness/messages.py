@@ -12,6 +12,15 @@ ASYNC_UNSAFE = "You cannot call this from an async context - use a thread or syn
 # what came back is a coroutine, not a response (response._resource_closers.append(...)).
 NO_CLOSERS = "'coroutine' object has no attribute '_resource_closers'"
 
+def unawaited_coroutine(view):
+    """django.core.handlers.base.BaseHandler.check_response, when a view (named by its dotted
+    path, e.g. "project.views.view_kinds.greeting") returned a coroutine: ValueError."""
+    return (
+        f"The view {view} didn't return an HttpResponse object. It returned an unawaited "
+        "coroutine instead. You may need to add an 'await' into your view."
+    )
+
+
 # django.core.handlers.base.BaseHandler._get_response_async: a response's render() returned a
 # coroutine.
 STILL_A_COROUTINE = "Response is still a coroutine."
@@ -30,6 +39,17 @@ WEBSOCKET_REJECTED = not_http("websocket")
 
 # django.core.handlers.base.BaseHandler.make_view_atomic, for an async view with ATOMIC_REQUESTS.
 NO_ATOMIC_REQUESTS = "You cannot use ATOMIC_REQUESTS with async views."
+
+# django.shortcuts.get_object_or_404 / get_list_or_404 (and their async forms, Django >= 5.0):
+# the Http404 for a missing object or an empty list (English; translated from Django 6.1 on).
+def no_match(object_name):
+    return f"No {object_name} matches the given query."
+
+
+# django.core.paginator.AsyncPage.__len__ / __getitem__ (Django >= 6.0), before
+# aget_object_list() was awaited.
+ASYNC_PAGE_LEN = "AsyncPage.aget_object_list() must be awaited before calling len()."
+ASYNC_PAGE_INDEX = "AsyncPage.aget_object_list() must be awaited before using indexing."
 
 # django.db.models.query.QuerySet.aiterator, before Django 5.0.
 NO_PREFETCH_IN_AITERATOR = "Using QuerySet.aiterator() after prefetch_related() is not supported."
@@ -106,6 +126,17 @@ def _release(text):
 # CPython's contextvar_reset (Python/context.c): a ContextVar.reset() with another Context's token.
 def token_of_another_context(token_repr):
     return f"{token_repr} was created in a different Context"
+
+
+# Python's ImportError for ``from module import name`` when the module has no such name (the
+# eval loop's import_from): the module's file path ends it.
+def cannot_import(name, module):
+    return f"cannot import name '{name}' from '{module.__name__}' ({module.__file__})"
+
+
+# Python's TypeError for hashing a list: asyncio.gather() given one (Django 5.0.0-5.0.2's
+# Signal.asend with no sync receiver, ticket 35174).
+UNHASHABLE_LIST = "unhashable type: 'list'"
 
 
 # Python's AttributeError for an attribute an object lacks (Django 4.2's Signal for asend, ...).

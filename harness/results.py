@@ -106,7 +106,8 @@ def check(fresh_dir=FRESH, committed_dir=COMMITTED, out=print):
     problems, compared = [], 0
     for env, run in runs.items():
         environment = run["environment"]
-        where = f"{env} (Django {_series(environment['django'])}, Python {_series(environment['python'])})"
+        where = (f"{env} (Django {version_label(env, environment['django'])}, "
+                 f"Python {_series(environment['python'])})")
         for claim_id in sorted(run["claims"]):
             if not _ran(run, claim_id):
                 continue  # not run here: a state, not a failure
@@ -193,9 +194,23 @@ def collect(module, fresh_dir=FRESH, committed_dir=COMMITTED):
 
 
 def _env_order(name):
-    # dj42-py311 -> (4, 2, 311)
+    # dj42-py311 -> (4, 2, PATCH_LATEST, 311); dj502-py311 (a patch release) -> (5, 0, 2, 311):
+    # a series' latest patch comes after the patch releases pinned in the same series.
     dj, py = name.split("-")
-    return (int(dj[2]), int(dj[3:]), int(py[2:]))
+    return (int(dj[2]), int(dj[3]), int(dj[4:]) if is_patch_env(name) else PATCH_LATEST, int(py[2:]))
+
+
+PATCH_LATEST = 10**6
+
+
+def is_patch_env(name):
+    """dj502-py311 runs Django 5.0.2 exactly; dj50-py311 the latest 5.0.x."""
+    return len(name.split("-")[0]) > 4
+
+
+def version_label(env, django_version):
+    """What a column says: the series for a series environment, the release for a patch one."""
+    return django_version if is_patch_env(env) else _series(django_version)
 
 
 def matrix(committed_dir=COMMITTED):
@@ -206,7 +221,7 @@ def matrix(committed_dir=COMMITTED):
     for env in envs:
         environment = next(c["environments"][env]["environment"] for c in claims.values()
                            if env in c["environments"])  # fmt: skip
-        columns.append((env, f"Django {_series(environment['django'])}",
+        columns.append((env, f"Django {version_label(env, environment['django'])}",
                         f"Python {_series(environment['python'])}"))  # fmt: skip
     rows = {}
     for claim_id, claim in claims.items():

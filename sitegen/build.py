@@ -64,20 +64,23 @@ def load_results(claims):
 
 
 def series_of(results):
-    """{series: {"envs": [env, ...], "django": tested patch}}, oldest series first."""
-    from harness.results import _env_order
+    """The grids' columns: {label: {"envs": [env, ...], "django": tested release}}, oldest first.
+    A series' environments (its latest patch, on each Python) share a column, labelled "5.0"; an
+    environment pinned to a patch release where a record says behaviour changed has its own,
+    labelled "5.0.2"."""
+    from harness.results import _env_order, version_label
+    from harness.versions import parse
 
     found = {}
     for payload in results.values():
         for env, entry in payload["environments"].items():
             version = entry["environment"]["django"]
-            series = ".".join(version.split(".")[:2])
-            item = found.setdefault(series, {"envs": [], "django": version})
+            item = found.setdefault(version_label(env, version), {"envs": [], "django": version})
             if env not in item["envs"]:
                 item["envs"].append(env)
     for item in found.values():
         item["envs"].sort(key=_env_order)
-    return dict(sorted(found.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
+    return dict(sorted(found.items(), key=lambda kv: parse(kv[1]["django"])))
 
 
 def place_order():
@@ -86,15 +89,22 @@ def place_order():
     return [where.label for where in all_places()]
 
 
-def grids(claim, payload, series):
-    """Per statement: rows = places, columns = Django series; a cell merges the series' envs."""
+def columns_of(payload, series):
+    """The grid columns a claim has results in (a patch release's column only where it ran)."""
+    return {label: item for label, item in series.items()
+            if any(env in payload["environments"] for env in item["envs"])}  # fmt: skip
+
+
+def grids(claim, payload, columns):
+    """Per statement: rows = places, columns = Django versions; a cell merges the column's envs
+    (the same release on several Pythons)."""
     from harness import status as statuses
 
     order = place_order()
     out = {}
     for statement in claim.statements:
         rows = {}
-        for name, item in series.items():
+        for name, item in columns.items():
             for env in item["envs"]:
                 entry = payload["environments"].get(env)
                 if not entry:
@@ -104,7 +114,7 @@ def grids(claim, payload, series):
         table = []
         for place in sorted(rows, key=lambda p: order.index(p) if p in order else len(order)):
             cells = []
-            for name in series:
+            for name in columns:
                 found = rows[place].get(name, [])
                 if not found:
                     cells.append(None)
@@ -228,8 +238,10 @@ def build(out=OUT):
     )
     import django
 
+    from harness.servers import SERVERS as _SERVERS
+
     common = {"django_shown": django.get_version(), "series": series, "legend": LEGEND,
-              "topics": TOPICS}
+              "topics": TOPICS, "server_names": list(_SERVERS)}
     if out.exists():
         shutil.rmtree(out)
     (out / "claims").mkdir(parents=True)
@@ -244,8 +256,9 @@ def build(out=OUT):
     for number, claim in enumerate(claims, 1):
         payload = results[claim.id]
         answer = answers.answer(claim)
-        tested = {place for cells in grids(claim, payload, series).values() for row in cells
-                  for place in [row["place"]]}  # fmt: skip
+        columns = columns_of(payload, series)
+        claim_grids = grids(claim, payload, columns)
+        tested = {row["place"] for rows in claim_grids.values() for row in rows}
         per_place = {
             name: {s: answers.answer_at(claim, name, interface, item["django"])
                    for s, item in series.items()}
@@ -254,7 +267,7 @@ def build(out=OUT):
         evidence_env, evidence_django, figures = evidence(payload)
         page = {
             "number": number, "claim": claim, "answer": answer, "verdict_text": claim.verdict_text,
-            "record": claim.as_dict(), "grids": grids(claim, payload, series),
+            "record": claim.as_dict(), "grids": claim_grids, "columns": columns,
             "code": [code(name) for name in claim.code],
             "instead": [code(name) for name in claim.instead],
             "mechanism": linked_mechanism(claim.mechanism),
@@ -282,7 +295,45 @@ def build(out=OUT):
     (out / "changes.html").write_text(env.get_template("changes.html").render(
         **common, root="", releases=changes.between_versions(claims)))
     _bench(env, common, out)
+    from harness.servers import ServerConfig
+
+    (out / "servers.html").write_text(env.get_template("servers.html").render(
+        **common, root="", servers=server_rows(results), spec_threads=ServerConfig().threads,
+        gunicorn=gunicorn_defaults(), evidence_env=EVIDENCE_ENV))
     return out
+
+
+def server_rows(results):
+    """How the spec runs each server (its command line, from harness/servers.py), the version the
+    committed results ran, and, for gunicorn, the defaults the spec and the benchmark depart from
+    (read from gunicorn itself and from bench/)."""
+    import sys as _sys
+
+    from harness.servers import SERVERS, ServerConfig
+
+    versions = {}
+    for payload in results.values():
+        entry = payload["environments"].get(EVIDENCE_ENV)
+        if entry:
+            versions.update(entry["environment"]["servers"])
+    rows = []
+    for name, kind in SERVERS.items():
+        argv = [str(a) for a in kind.build_argv(kind, ServerConfig(), 8000)]
+        argv = ["python" if a == _sys.executable else a.replace(str(ROOT) + "/", "") for a in argv]
+        rows.append({"name": name, "description": kind.description, "interface": kind.interface.upper(),
+                     "argv": " ".join(argv).replace("8000", "PORT"), "version": versions.get(name, "")})
+    return rows
+
+
+def gunicorn_defaults():
+    import gunicorn.config
+
+    from bench.__main__ import GUNICORN_THREADS
+
+    settings = gunicorn.config.make_settings()
+    return {"worker_class": settings["worker_class"].default, "workers": settings["workers"].default,
+            "threads": settings["threads"].default, "keepalive": settings["keepalive"].default,
+            "bench_threads": GUNICORN_THREADS}
 
 
 def _bench(env, common, out):

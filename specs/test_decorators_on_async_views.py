@@ -62,9 +62,11 @@ from harness.spec import (
     forget_exception,
     handler,
     never_awaited,
+    no_attribute,
     nothing_logged,
     serve_once,
     server_error_record,
+    unawaited_coroutine,
     with_cookie,
 )
 from project.views.async_decorators import BODY_RUNS, VIEWS
@@ -195,20 +197,11 @@ AUTH_DECORATORS = {
 
 
 def unawaited(view_name):
-    """django.core.handlers.base.BaseHandler.check_response, for a coroutine.
-
-    TODO(lead): harness/messages.py could define this once (specs/test_view_returns_coroutine.py
-    builds the same text locally)."""
-    return (
-        f"The view project.views.async_decorators.{view_name} didn't return an HttpResponse "
-        "object. It returned an unawaited coroutine instead. You may need to add an 'await' into "
-        "your view."
-    )
+    return unawaited_coroutine(f"project.views.async_decorators.{view_name}")
 
 
 # Python's AttributeError when CacheMiddleware.process_response reads the coroutine as a response.
-# TODO(lead): harness/messages.py, if wanted.
-NO_STREAMING = "'coroutine' object has no attribute 'streaming'"
+NO_STREAMING = no_attribute("coroutine", "streaming")
 
 
 def serve(interface, path, cookie=None, query="", method="GET"):

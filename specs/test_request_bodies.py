@@ -203,23 +203,42 @@ class SlowUpload:
 
 
 def read_response(sock):
-    """(status, body) of the one HTTP/1.1 response on a ``Connection: close`` socket: read to the
-    end, de-chunked where the server chunked it."""
+    """(status, body) of the one HTTP/1.1 response on the socket, de-chunked where the server
+    chunked it. It stops at the body's end rather than at the connection's: gunicorn's gthread
+    worker closes a finished connection only on its main loop's next turn (up to a second
+    later), which would otherwise be waited out."""
     data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
     head, body = data.split(b"\r\n\r\n", 1)
     lines = head.decode("latin1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
     if headers.get("transfer-encoding") == "chunked":
         chunked, body = body, b""
         while True:
-            size_line, chunked = chunked.split(b"\r\n", 1)
+            while b"\r\n" not in chunked:
+                chunked += _recv(sock)
+            size_line, rest = chunked.split(b"\r\n", 1)
             size = int(size_line.split(b";")[0], 16)
             if size == 0:
                 break
-            body, chunked = body + chunked[:size], chunked[size + 2 :]
+            while len(rest) < size + 2:
+                rest += _recv(sock)
+            body, chunked = body + rest[:size], rest[size + 2 :]
+    elif "content-length" in headers:
+        while len(body) < int(headers["content-length"]):
+            body += _recv(sock)
+    else:
+        while chunk := sock.recv(65536):
+            body += chunk
     return int(lines[0].split()[1]), body
+
+
+def _recv(sock):
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection before the response ended")
+    return chunk
 
 
 def activity(server):

@@ -52,6 +52,7 @@ from harness.spec import (
     When,
     answered,
     handler,
+    no_attribute,
     nothing_logged,
     serve_once,
     server_error_record,
@@ -146,9 +147,8 @@ UNKNOWN_KEY = "x" * 32
 
 def no_auser(interface):
     """Python's AttributeError for the missing request.auser (Django < 5.0)."""
-    # TODO(lead): move to harness/messages.py beside the other Python wordings, if wanted.
     request_class = {"asgi": "ASGIRequest", "wsgi": "WSGIRequest"}[interface]
-    return f"'{request_class}' object has no attribute 'auser'"
+    return no_attribute(request_class, "auser")
 
 
 def serve(interface, path, cookie=None):

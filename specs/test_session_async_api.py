@@ -51,6 +51,7 @@ from harness.spec import (
     When,
     answered,
     handler,
+    no_attribute,
     serve_once,
     server_error_record,
     with_cookie,
@@ -137,10 +138,9 @@ ASYNC_API = (
 )  # fmt: skip
 
 
-def no_attribute(name):
+def no_session_method(name):
     """Python's AttributeError for a SessionStore method that does not exist."""
-    # TODO(lead): move to harness/messages.py if wanted.
-    return f"'SessionStore' object has no attribute '{name}'"
+    return no_attribute("SessionStore", name)
 
 
 def serve(interface, path, cookie=None, query=""):
@@ -172,7 +172,7 @@ def test_aget_in_an_async_view(interface, session_key, caplog):
         assert answered(hit, caplog) == {"value": "Europe/Paris"}
     else:
         assert hit.status == 500
-        assert_500(caplog, "/session-async/aget/", AttributeError, no_attribute("aget"))
+        assert_500(caplog, "/session-async/aget/", AttributeError, no_session_method("aget"))
 
 
 @aget_since_4_1
@@ -243,7 +243,7 @@ def test_aset_is_saved_by_the_middleware(interface, caplog):
     hit = serve(interface, "/session-async/aset/", query="value=Asia/Tokyo")
     if CLAIM.expected("aset-saved", interface=interface) == "refuted":
         assert hit.status == 500
-        assert_500(caplog, "/session-async/aset/", AttributeError, no_attribute("aset"))
+        assert_500(caplog, "/session-async/aset/", AttributeError, no_session_method("aset"))
         return
     assert answered(hit, caplog) == {"modified": True}
     # (WSGIHandler writes the header as SimpleCookie.output(header=""), with a leading space.)

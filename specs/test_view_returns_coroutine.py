@@ -60,7 +60,6 @@ import html
 import pytest
 
 from harness.spec import (
-    get_with_output,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -68,13 +67,15 @@ from harness.spec import (
     ServerConfig,
     Statement,
     asgi_get,
+    forget_exception,
     get,
+    get_with_output,
     handler,
     never_awaited,
     serve_once,
     server_error_record,
     serving,
-    forget_exception,
+    unawaited_coroutine,
 )
 from project import middleware
 from project.views import view_kinds
@@ -174,11 +175,7 @@ NEVER_AWAITED = never_awaited("greeting")
 
 
 def unawaited_message(case):
-    name = case.replace("-", "_")
-    return (
-        f"The view project.views.view_kinds.{name} didn't return an HttpResponse object. It "
-        "returned an unawaited coroutine instead. You may need to add an 'await' into your view."
-    )
+    return unawaited_coroutine("project.views.view_kinds." + case.replace("-", "_"))
 
 
 interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])

@@ -17,7 +17,7 @@ def tox_envs():
 def test_every_test_environment_names_a_django_series_and_a_python():
     for env in tox_envs():
         if env not in AUXILIARY:
-            assert re.fullmatch(r"dj\d{2}-py3\d{2}", env), env
+            assert re.fullmatch(r"dj\d{2,3}-py3\d{2}", env), env
 
 
 def test_each_environment_writes_a_results_file_named_after_it():
@@ -50,3 +50,28 @@ def test_workflow_runs_the_auxiliary_environments():
     workflow = (ROOT / ".github" / "workflows" / "tests.yml").read_text()
     for env in AUXILIARY:
         assert f"tox run -e {env}" in workflow
+
+
+def test_each_patch_bound_a_record_names_is_run_before_and_at_it():
+    """A rule like When(django="<5.0.3") says behaviour changed in 5.0.3: tox pins the release
+    before it and the release itself (dj502, dj503), and runs there exactly the modules whose
+    records name a bound in that series. The series environments run only its latest patch."""
+    from harness.claims import load_all
+    from harness.versions import _COMPARISON, parse
+
+    modules, wanted = set(), set()
+    for claim in load_all().values():
+        for statement in claim.statements:
+            for rule in statement.when:
+                for part in filter(None, rule.django.split(",")):
+                    major, minor, patch = parse(_COMPARISON.fullmatch(part.strip()).group(2))
+                    if patch:
+                        modules.add(claim.module.replace(".", "/") + ".py")
+                        wanted |= {f"dj{major}{minor}{patch - 1}", f"dj{major}{minor}{patch}"}
+    pinned = {env.split("-")[0] for env in tox_envs() if re.fullmatch(r"dj\d{3}-py3\d{2}", env)}
+    assert pinned == wanted
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tox.ini")
+    section = next(name for name in config.sections() if name.startswith("testenv:dj{"))
+    command = config[section]["commands"]
+    assert set(re.findall(r"specs/test_\w+\.py", command)) == modules

@@ -131,3 +131,18 @@ def test_a_newcomers_question_is_answered_one_click_from_the_index(site, page, s
     page.locator("article.entry:visible h3 a").first.click()
     answer = page.locator("main > .answer, main > .answer-parts, main > .instead").all_inner_texts()
     assert asked in " ".join(answer)
+
+
+def test_the_servers_page_says_how_each_server_runs_and_gunicorns_defaults(site, page):
+    import gunicorn.config
+
+    from harness.servers import SERVERS, ServerConfig
+
+    page.goto((site / "servers.html").as_uri())
+    for name in SERVERS:
+        assert page.locator(f"tr#{name} code").inner_text().startswith("python ")
+    assert f"--threads {ServerConfig().threads}" in page.locator("tr#gunicorn-gthread code").inner_text()
+    text = page.inner_text("#gunicorn-defaults + p")
+    default = gunicorn.config.make_settings()["threads"].default
+    assert f"{default} thread per worker" in text
+    assert f"gthread worker with {ServerConfig().threads} threads" in text
