@@ -28,6 +28,12 @@ OUT = ROOT / "_site"
 EVIDENCE_ENV = "dj52-py311"
 
 
+# A grid cell's words: what the statement is there, not the verdict vocabulary ("✓ refuted" reads
+# as a contradiction to a newcomer).
+WORDS = {"holds": "holds", "refuted": "does not hold"}
+MARKS = {"passed": "✓", "contradicted": "✗", "error": "!", "not run": "–"}
+
+
 class SiteError(Exception):
     pass
 
@@ -64,10 +70,10 @@ def load_results(claims):
 
 
 def series_of(results):
-    """The grids' columns: {label: {"envs": [env, ...], "django": tested release}}, oldest first.
-    A series' environments (its latest patch, on each Python) share a column, labelled "5.0"; an
-    environment pinned to a patch release where a record says behaviour changed has its own,
-    labelled "5.0.2"."""
+    """The grids' columns: {release: {"envs": [env, ...], "django": release}}, oldest first: one
+    column per Django release the results ran (5.0.14, and 5.0.1/5.0.2/5.0.3 where a record says
+    behaviour changed in a patch release), the environments of one release on several Pythons
+    together."""
     from harness.results import _env_order, version_label
     from harness.versions import parse
 
@@ -122,7 +128,8 @@ def grids(claim, payload, columns):
                 expected = sorted({c["expected"] for c in found})
                 status = statuses.combine(c["status"] for c in found)
                 cells.append({"expected": "/".join(expected), "status": status,
-                              "text": statuses.cell_text("/".join(expected), status)})
+                              "text": statuses.cell_text("/".join(expected), status),
+                              "mark": MARKS[status], "words": " / ".join(WORDS[e] for e in expected)})
             table.append({"place": place, "cells": cells})
         out[statement.id] = table
     return out
@@ -285,7 +292,9 @@ def build(out=OUT):
                 html=highlight(spec_path.read_text(), lexer, formatter)))
         entries.append({
             "claim": claim, "answer": answer, "per_place": per_place,
-            "search": " ".join([claim.id, claim.question, claim.claim, claim.source]).lower(),
+            "search": " ".join([claim.id, claim.question, claim.claim, claim.source, answer.text,
+                                *answer.instead,
+                                *(f"{st.text} {st.reality}" for st in claim.statements)]).lower(),
         })
 
     by_topic = {key: [e for e in entries if e["claim"].topic == key] for key in TOPICS}
@@ -320,8 +329,11 @@ def server_rows(results):
     for name, kind in SERVERS.items():
         argv = [str(a) for a in kind.build_argv(kind, ServerConfig(), 8000)]
         argv = ["python" if a == _sys.executable else a.replace(str(ROOT) + "/", "") for a in argv]
+        env = " ".join(f"{key}={value}" for key, value in kind.env)
+        version = versions.get(name, "")
         rows.append({"name": name, "description": kind.description, "interface": kind.interface.upper(),
-                     "argv": " ".join(argv).replace("8000", "PORT"), "version": versions.get(name, "")})
+                     "argv": (f"{env} " if env else "") + " ".join(argv).replace("8000", "PORT"),
+                     "version": f"{kind.package} {version}" if version else ""})
     return rows
 
 

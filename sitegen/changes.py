@@ -15,6 +15,19 @@ def release_points(claims):
     return [points[key] for key in sorted(points)]
 
 
+def release(point):
+    """"5.0" -> "5.0.0": a point is a release, and a bare series reads as any of its releases."""
+    return ".".join(str(part) for part in parse(point))
+
+
+def _why(statement, where, version):
+    """The reason the rule that decides ``statement`` at ``where`` on ``version`` gives."""
+    for rule in statement.when:
+        if rule.matches(where, version):
+            return rule.why
+    return ""
+
+
 def between_versions(claims):
     """[{"version", "before", "changes": [{"claim", "statement", "was", "now", "where"}]}]."""
     places = all_places()
@@ -29,9 +42,10 @@ def between_versions(claims):
                     was = statement.outcome_at(where, before)
                     now = statement.outcome_at(where, version)
                     if was != now:
-                        moved.setdefault((was, now), []).append(where)
-                for (was, now), wheres in moved.items():
+                        why = _why(statement, where, before) or _why(statement, where, version)
+                        moved.setdefault((was, now, why), []).append(where)
+                for (was, now, why), wheres in moved.items():
                     found.append({"claim": claim, "statement": statement, "was": was, "now": now,
-                                  "where": describe_places(wheres, places)})
-        releases.append({"version": version, "before": before, "changes": found})
+                                  "why": why, "where": describe_places(wheres, places)})
+        releases.append({"version": release(version), "before": release(before), "changes": found})
     return releases

@@ -14,7 +14,7 @@ def test_what_changed_names_the_release_the_statement_and_the_places():
                             reality="R."))
     releases = between_versions([found])
     changed = [r for r in releases if r["changes"]]
-    assert [r["version"] for r in changed] == ["5.0"]
+    assert [r["version"] for r in changed] == ["5.0.0"]
     (change,) = changed[0]["changes"]
     assert (change["was"], change["now"]) == ("refuted", "holds")
     assert change["where"].startswith("under ASGI (")
