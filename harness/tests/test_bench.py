@@ -173,6 +173,10 @@ def test_on_postgresql_the_query_waits_in_pg_sleep_and_backends_are_counted():
         plain = pool.get("uvicorn", ServerConfig(db="postgresql"))
         cluster = postgres_cluster()
         assert get(plain.url, "/bench/setup/").status == 200
+        with pg.Backends(cluster, plain) as idle:
+            # The set-up request's connection closes at its end, right after its response: wait
+            # for that, or the count below could start with it.
+            assert idle.settled() == 0
         hits = []
         with pg.Backends(cluster, plain, every=0.005) as seen:
             request = threading.Thread(target=lambda: hits.append(
