@@ -11,6 +11,7 @@ them) and every patch release a statement's rule names as a bound (``When(django
 makes 5.0.2 a point), so a change inside a series is seen.
 """
 
+import re
 from dataclasses import dataclass
 
 from harness.claims import DATABASE_NAMES, HOLDS, Where, all_places
@@ -120,9 +121,21 @@ class Answer:
         said = "; ".join(f"{yes_no} {where}" for yes_no, where in self.parts)
         return f"Yes when …: {said}."
 
-    def differs(self):
-        """Badges: the places and versions named in the condition."""
-        return [where for _, where in self.parts]
+    @property
+    def badges(self):
+        """Short labels for where the answer is "no" while elsewhere it is "yes": the servers,
+        interfaces and Django versions where it differs ("WSGI", "Django < 5.0")."""
+        if self.word != "Yes when":
+            return []
+        return [_short(where) for yes_no, where in self.parts if yes_no == "no"]
+
+
+def _short(where):
+    """"on Django ≥ 5.0 under WSGI (gunicorn-gthread, ...)" -> "Django ≥ 5.0 · WSGI"."""
+    text = re.sub(r" \([^)]*\)", "", where)  # the servers an interface stands for
+    text = text.replace("under ", "").replace("on ", "").strip()
+    found = re.match(r"(Django [<≥] [\d.]+(?:, < [\d.]+)?)\s*(.*)$", text)
+    return " · ".join(filter(None, found.groups())) if found else text
 
 
 def answer(claim, places=None):

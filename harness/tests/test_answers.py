@@ -47,6 +47,7 @@ def test_version_and_place_conditions_together():
     assert [yes for yes, _ in found.parts] == ["no", "yes", "no"]
     assert found.parts[0] == ("no", "on Django < 5.0")
     assert found.parts[1][1].startswith("on Django ≥ 5.0 under ASGI (uvicorn")
+    assert found.badges == ["Django < 5.0", "Django ≥ 5.0 · WSGI"]
 
 
 def test_a_server_that_holds_on_both_databases_is_named_once():

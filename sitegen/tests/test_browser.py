@@ -151,3 +151,14 @@ def test_the_servers_page_says_how_each_server_runs_and_gunicorns_defaults(site,
     default = gunicorn.config.make_settings()["threads"].default
     assert f"{default} thread per worker" in text
     assert f"gthread worker with {ServerConfig().threads} threads" in text
+
+
+def test_an_answer_that_depends_shows_badges_for_where_it_differs(site, page):
+    from harness.answers import answer
+
+    page.goto((site / "index.html").as_uri())
+    for claim in load_all().values():
+        badges = page.locator(f"article#{claim.id} .badge").all_inner_texts()
+        expected = answer(claim).badges
+        assert badges == [f"differs: {badge}" for badge in expected], claim.id
+        assert bool(badges) == (answer(claim).word == "Yes when"), claim.id
