@@ -10,11 +10,21 @@ what "server start" means for middleware.
 """
 
 import asyncio
+import threading
 import time
 import wsgiref.util
 from contextlib import contextmanager
 
+from asgiref.sync import SyncToAsync
+
 from harness.probe import Hit
+
+
+def asgiref_shared_thread():
+    """asgiref's one process-wide thread (``SyncToAsync.single_thread_executor``'s), where
+    thread-sensitive calls go when no request context or outer async_to_sync claims them. Its
+    name, ThreadPoolExecutor-<n>_0, has the form of any one-thread executor's."""
+    return SyncToAsync.single_thread_executor.submit(threading.current_thread).result()
 
 
 def http_scope(path, query="", *, method="GET"):

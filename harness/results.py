@@ -222,12 +222,6 @@ def is_patch_env(name):
     return len(name.split("-")[0]) > 4
 
 
-def version_label(env, django_version):
-    """What a column says: the release the environment ran (5.0.14 for dj50, 5.0.2 for dj502),
-    never a bare series, which readers take for its first release."""
-    return django_version
-
-
 def matrix(committed_dir=COMMITTED):
     """Columns: environments; rows: (claim, statement, place); cells: {"expected", "status"}."""
     claims = committed_claims(committed_dir)
@@ -236,7 +230,9 @@ def matrix(committed_dir=COMMITTED):
     for env in envs:
         environment = next(c["environments"][env]["environment"] for c in claims.values()
                            if env in c["environments"])  # fmt: skip
-        columns.append((env, f"Django {version_label(env, environment['django'])}",
+        # The release the environment ran (5.0.14 for dj50), never a bare series, which readers
+        # take for its first release.
+        columns.append((env, f"Django {environment['django']}",
                         f"Python {_series(environment['python'])}"))  # fmt: skip
     rows = {}
     for claim_id, claim in claims.items():

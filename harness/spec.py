@@ -24,6 +24,7 @@ from harness.claims import DATABASES, SEED, Claim, Statement, When
 from harness.inprocess import (
     answered,
     asgi_get,
+    asgiref_shared_thread,
     assert_view_outcome,
     forget_exception,
     handler,
@@ -61,6 +62,6 @@ __all__ = [
     "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "pool_waiting",
     "postgres_cluster", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "with_cookie", "wsgi_get",
-    "forget_exception", "answered", "nothing_logged",
+    "forget_exception", "answered", "nothing_logged", "asgiref_shared_thread",
     *(name for name in vars(messages) if not name.startswith("_")),
 ]  # fmt: skip

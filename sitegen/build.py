@@ -74,14 +74,14 @@ def series_of(results):
     column per Django release the results ran (5.0.14, and 5.0.1/5.0.2/5.0.3 where a record says
     behaviour changed in a patch release), the environments of one release on several Pythons
     together."""
-    from harness.results import _env_order, version_label
+    from harness.results import _env_order
     from harness.versions import parse
 
     found = {}
     for payload in results.values():
         for env, entry in payload["environments"].items():
             version = entry["environment"]["django"]
-            item = found.setdefault(version_label(env, version), {"envs": [], "django": version})
+            item = found.setdefault(version, {"envs": [], "django": version})
             if env not in item["envs"]:
                 item["envs"].append(env)
     for item in found.values():
@@ -168,19 +168,43 @@ def source_of(dotted):
 DOTTED = re.compile(r"\b((?:django|asgiref)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
-def source_link(dotted):
-    """A GitHub link to where ``dotted`` is defined, in the installed version; None if it does not
-    resolve to something with a source line."""
-    import asgiref
-    import django
-
+def source_line(dotted):
+    """(file, line) where ``dotted`` is defined in the installed packages, or None. A name whose
+    value has no source of its own (a class attribute, a property, a settings dict) is found as
+    its assignment or def in its owner's source; a name this version does not have is None."""
+    owner_name, _, leaf = dotted.rpartition(".")
     try:
         obj = resolve(dotted)
         target = inspect.unwrap(obj) if callable(obj) else obj
-        path = Path(inspect.getsourcefile(target))
-        line = inspect.getsourcelines(target)[1] if not inspect.ismodule(target) else 1
+        if inspect.ismodule(target):
+            return Path(inspect.getsourcefile(target)), 1
+        return Path(inspect.getsourcefile(target)), inspect.getsourcelines(target)[1]
+    except (ImportError, AttributeError, TypeError, OSError):
+        pass
+    try:
+        owner = resolve(owner_name)
+        lines, first = inspect.getsourcelines(owner)
+        path = Path(inspect.getsourcefile(owner))
     except (ImportError, AttributeError, TypeError, OSError):
         return None
+    first = first or 1  # a module's lines start at 0
+    pattern = re.compile(rf"^\s*(?:async\s+)?(?:def|class)\s+{re.escape(leaf)}\b|^\s*{re.escape(leaf)}\s*[:=]")
+    for offset, text in enumerate(lines):
+        if pattern.match(text):
+            return path, first + offset
+    return None
+
+
+def source_link(dotted):
+    """A GitHub link to where ``dotted`` is defined, in the installed version; None if it is not
+    found there."""
+    import asgiref
+    import django
+
+    found = source_line(dotted)
+    if not found:
+        return None
+    path, line = found
     for package, repo, version in (
         (django, "django/django", django.get_version()),
         (asgiref, "django/asgiref", asgiref.__version__),

@@ -46,7 +46,6 @@ import urllib.parse
 import uuid
 
 import pytest
-from asgiref.sync import SyncToAsync
 from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, SimpleTestCase
 from django.test.client import AsyncClientHandler
@@ -60,6 +59,7 @@ from harness.spec import (
     WOULD_DEADLOCK,
     When,
     asgi_get,
+    asgiref_shared_thread,
     by_version,
     fire,
     handler,
@@ -169,10 +169,6 @@ SYNC_VIEW = "/threads/sync/"
 EXECUTOR_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")
 
 
-def shared_thread():
-    return SyncToAsync.single_thread_executor.submit(threading.get_ident).result()
-
-
 async def client_get(client, path, query=""):
     """One request through the AsyncClient, as a probe Hit (its headers carry the stamps)."""
     start = time.monotonic_ns()
@@ -205,7 +201,7 @@ async def gather_sync_views(route, meeting):
 @in_process
 async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, evidence):
     # The first request waits alone until nothing else can run: the others queue behind it.
-    shared = shared_thread()
+    shared = asgiref_shared_thread().ident
     volley = await gather_sync_views("AsyncClient", meeting)
     assert volley.statuses == [200] * N
     assert [hit.json()["meeting"] for hit in volley.hits] == ["alone"] * N
@@ -219,7 +215,7 @@ async def test_async_client_runs_concurrent_sync_views_one_at_a_time(meeting, ev
 async def test_asgi_handler_runs_the_same_requests_together(meeting, evidence):
     # Started first, so that it is alive while the requests run: idents of threads that ended
     # may be handed to new threads.
-    shared = shared_thread()
+    shared = asgiref_shared_thread().ident
     volley = await gather_sync_views("ASGIHandler", meeting)
     assert [hit.json()["meeting"] for hit in volley.hits] == ["met"] * N
     threads = {hit.json()["thread"] for hit in volley.hits}
@@ -243,7 +239,7 @@ async def test_async_client_reuses_one_thread_the_handler_never_does():
     for route, make in ROUTES.items():
         send = make()
         by_route[route] = [(await send(SYNC_VIEW)).json() for _ in range(N)]
-    assert [a["thread"] for a in by_route["AsyncClient"]] == [shared_thread()] * N
+    assert [a["thread"] for a in by_route["AsyncClient"]] == [asgiref_shared_thread().ident] * N
     handler_threads = by_route["ASGIHandler"]
     assert len({a["thread_name"] for a in handler_threads}) == N  # a new executor per request
     assert all(EXECUTOR_THREAD.fullmatch(a["thread_name"]) for a in handler_threads)
@@ -407,7 +403,7 @@ async def test_asyncio_run_in_a_sync_view_raises_through_the_async_client(meetin
     answer = hit.json()
     assert (answer["outcome"], answer["ran_on"]) == (f"RuntimeError: {WOULD_DEADLOCK}", [])
     # The view ran on the shared thread, the thread-sensitive calls' one thread outside a request.
-    assert answer["view"]["thread"] == shared_thread()
+    assert answer["view"]["thread"] == asgiref_shared_thread().ident
 
 
 @nested_loop

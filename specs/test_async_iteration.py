@@ -41,14 +41,14 @@ import re
 import threading
 
 import pytest
-from asgiref.sync import SyncToAsync
 from django.db import NotSupportedError
 
 from harness.spec import (
-    NO_PREFETCH_IN_AITERATOR,
     Claim,
+    NO_PREFETCH_IN_AITERATOR,
     Statement,
     When,
+    asgiref_shared_thread,
     handler,
     requires_django,
     serve_once,
@@ -145,8 +145,8 @@ prefetch_per_chunk = CLAIM.statement("prefetch-per-chunk")
 NAMES = [f"author-{i}" for i in range(1, 8)]  # 7 rows; aiterator's chunks of 3: 3, 3, 1
 CHUNK = async_iteration.CHUNK
 PATHS = {"async-for": "/async-iteration/async-for/", "aiterator": "/async-iteration/aiterator/"}
-# The request's ThreadSensitiveContext executor's one thread; asgiref's process-wide
-# SyncToAsync.single_thread_executor has a name of the same form, hence shared_thread().
+# The request's ThreadSensitiveContext executor's one thread; asgiref's process-wide thread
+# (asgiref_shared_thread()) has a name of the same form, so the tests also tell them apart.
 REQUEST_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")
 
 
@@ -180,11 +180,6 @@ def timeline(authors, monkeypatch):
     monkeypatch.setattr(CursorWrapper, "fetchmany", fetchmany, raising=False)
     yield events
     events.clear()
-
-
-def shared_thread():
-    """The name of asgiref's process-wide thread (SyncToAsync.single_thread_executor's)."""
-    return SyncToAsync.single_thread_executor.submit(lambda: threading.current_thread().name).result()
 
 
 def rows_fetched_at_each_object(events):
@@ -239,7 +234,7 @@ def test_rows_are_fetched_off_the_loop(timeline, interface, form, evidence):
     if interface == "asgi":
         # The request's ThreadSensitiveContext executor: its one thread.
         assert REQUEST_THREAD.fullmatch(fetch_thread), fetch_thread
-        assert fetch_thread != shared_thread()  # not asgiref's process-wide one
+        assert fetch_thread != asgiref_shared_thread().name  # not asgiref's process-wide one
     else:
         # The thread that called the WSGI handler (this one); the view ran on AsyncToSync's loop.
         assert fetch_thread == threading.current_thread().name

@@ -15,22 +15,19 @@ time, so that other load on the machine does not count).
 What is true, on every Django version the spec runs:
 
 - Under WSGI an async view costs Django several times what a sync one costs: WSGIHandler spends at
-  least 3 times the CPU on a request to it (5 to 7.5 times on this 2-core machine), because every
+  least 3 times the CPU on a request to it (each run records the ratio it saw), and every
   request runs the view on a new event loop, on a new thread: each request's view runs on a
   thread of a new one-thread executor (``ThreadPoolExecutor-<n>_0``, ``n`` new every time) with
   a loop of its own; a sync view runs on the calling thread with none.
 - Under ASGI the sync view hops to a new thread for every request (a new
   ``ThreadPoolExecutor-<n>_0``, no loop), while the async view runs on the event loop's thread;
   but the hop is small beside what ASGIHandler spends on any request: the two cost within a
-  factor of 2 of each other (the sync view 1.0 to 1.3 times the async one on a quiet machine,
-  1.5 with both cores loaded). Neither is faster by a margin worth choosing for.
-- For the same sync view, ASGIHandler spends at least 3 times what WSGIHandler does per request
-  (8 to 13 times here): per-request work that no choice of view removes (a task per request, the
-  body read into a SpooledTemporaryFile, a ThreadSensitiveContext, the response sent as
-  messages). What async buys is overlap while waiting, not a cheaper request.
+  factor of 2 of each other.
+- For the same sync view, ASGIHandler spends at least 3 times what WSGIHandler does per request:
+  under ASGI, whether the view is async changes a small part of what a request costs.
 
-A server adds its own per-request cost to each of these, which narrows every ratio; the
-benchmark (docs/benchmarks/README.md, "what the adaptation costs") measures them served.
+A server adds its own per-request cost to each of these; the benchmark (docs/benchmarks/README.md,
+"what the adaptation costs") measures them served.
 
 Why: under WSGI, ``django.core.handlers.base.BaseHandler._get_response`` wraps a coroutine view
 in ``asgiref.sync.async_to_sync``; ``AsyncToSync.__call__``, with no loop running, submits

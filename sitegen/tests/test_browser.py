@@ -9,7 +9,7 @@ import pytest
 
 from harness.claims import load_all
 from sitegen.browser import NoBrowser, chromium
-from sitegen.build import build
+from sitegen.build import DOTTED, build
 
 PHONE = {"width": 390, "height": 844}  # a common phone viewport, in CSS pixels
 
@@ -48,6 +48,9 @@ def test_every_claim_has_a_page_that_opens_with_its_question_and_answer(site, pa
         assert page.inner_text("h1") == claim.question
         assert page.locator("p.answer").count() == 1
         assert page.locator("ol.statements > li").count() == len(claim.statements)
+        # The mechanism's Django / asgiref names link to their source at the version shown.
+        if DOTTED.search(claim.mechanism):
+            assert page.locator('#why a[href^="https://github.com/django/"]').count() >= 1, claim.id
     assert sorted(p.stem for p in (site / "claims").glob("*.html")) == sorted(claims)
 
 
