@@ -77,9 +77,10 @@ def committed_claims(committed_dir=COMMITTED):
 # --- update and check ------------------------------------------------------------------------
 
 
-def update(fresh_dir=FRESH, committed_dir=COMMITTED, only=()):
-    """Write the fresh results of the claims that ran (or of ``only``) into their files."""
-    runs = _fresh_runs(fresh_dir)
+def update(fresh_dir=FRESH, committed_dir=COMMITTED, only=(), envs=None):
+    """Write the fresh results of the claims that ran (or of ``only``; from the environments
+    ``envs``, default all) into their files."""
+    runs = {env: run for env, run in _fresh_runs(fresh_dir).items() if envs is None or env in envs}
     touched = {}
     for env, run in runs.items():
         for claim_id, result in run["claims"].items():
@@ -193,12 +194,14 @@ def collect(module, fresh_dir=FRESH, committed_dir=COMMITTED):
     command = [sys.executable, "-m", "tox", "p", "-e", ",".join(envs), "--", module]
     print("$", " ".join(command), flush=True)
     done = subprocess.run(command, cwd=ROOT)
-    runs = _fresh_runs(fresh_dir)
+    # Only what this run wrote: .results/ may still hold other environments' files from an
+    # earlier run, whose claims are not this module's to rewrite.
+    runs = {env: run for env, run in _fresh_runs(fresh_dir).items() if env in envs}
     claim_ids = sorted({cid for run in runs.values() for cid in run["claims"]})
     if done.returncode != 0 or not claim_ids:
         print(f"not written: tox ended with {done.returncode}; claims that ran: {claim_ids}")
         return done.returncode or 1
-    written = update(fresh_dir, committed_dir, only=claim_ids)
+    written = update(fresh_dir, committed_dir, only=claim_ids, envs=envs)
     print(f"written: {', '.join(f'results/claims/{cid}.json' for cid in written)} "
           f"({len(runs)} environments); commit them with results/README.md and matrix.html")
     return 0
