@@ -205,6 +205,10 @@ def test_on_postgresql_the_query_waits_in_pg_sleep_and_backends_are_counted():
         if not pg.setting_reason("pool"):
             pooled = pool.get("uvicorn", ServerConfig(db="postgresql", env=pg.SETTINGS["pool"]))
             assert get(pooled.url, "/bench/setup/").status == 200
+            with pg.Backends(cluster, pooled) as idle:
+                # As above, the set-up request gives its connection back after its response: a
+                # request sent before that finds the pool empty and opens a second connection.
+                assert idle.settled() == 1  # given back to the pool, kept open
             assert get(pooled.url, "/bench/db-sync/", {"ms": 1}).json() == {"waited": 1}
             with pg.Backends(cluster, pooled) as seen:
                 assert seen.settled() == 1  # kept open, idle, by the pool
