@@ -15,9 +15,13 @@ import time
 import wsgiref.util
 from contextlib import contextmanager
 
+import pytest
 from asgiref.sync import SyncToAsync
 
 from harness.probe import Hit
+
+# One test per handler, for a test that takes ``interface`` ("asgi" or "wsgi"): ``@each_interface``.
+each_interface = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
 
 def asgiref_shared_thread():

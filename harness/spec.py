@@ -13,7 +13,7 @@
   ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
 - Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
   ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``,
-  ``with_cookie``, ``answered``, ``nothing_logged``, ``forget_exception`` (harness/inprocess.py),
+  ``each_interface`` (one test per handler), ``with_cookie``, ``answered``, ``nothing_logged``, ``forget_exception`` (harness/inprocess.py),
   and the ``runtime_warnings`` fixture (harness/plugin.py);
 - versions: ``by_version``, ``requires_django`` (harness/versions.py);
 - the messages specs assert: everything in harness/messages.py, where a new one goes.
@@ -26,6 +26,7 @@ from harness.inprocess import (
     asgi_get,
     asgiref_shared_thread,
     assert_view_outcome,
+    each_interface,
     forget_exception,
     handler,
     http_scope,
@@ -62,6 +63,6 @@ __all__ = [
     "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "pool_waiting",
     "postgres_cluster", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "with_cookie", "wsgi_get",
-    "forget_exception", "answered", "nothing_logged", "asgiref_shared_thread",
+    "forget_exception", "answered", "nothing_logged", "asgiref_shared_thread", "each_interface",
     *(name for name in vars(messages) if not name.startswith("_")),
 ]  # fmt: skip

@@ -44,6 +44,7 @@ import pytest
 from django.db import NotSupportedError
 
 from harness.spec import (
+    each_interface,
     Claim,
     NO_PREFETCH_IN_AITERATOR,
     Statement,
@@ -202,7 +203,7 @@ def serve(interface, form):
 
 
 @in_chunks
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_async_for_fetches_every_row_before_the_first_object(timeline, interface, evidence):
     serve(interface, "async-for")
     assert rows_fetched_at_each_object(timeline) == [len(NAMES)] * len(NAMES)
@@ -214,7 +215,7 @@ def test_async_for_fetches_every_row_before_the_first_object(timeline, interface
 
 
 @aiterator_chunks
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_aiterator_fetches_chunk_by_chunk(timeline, interface, evidence):
     serve(interface, "aiterator")
     assert rows_fetched_at_each_object(timeline) == [3, 3, 3, 6, 6, 6, 7]
@@ -223,7 +224,7 @@ def test_aiterator_fetches_chunk_by_chunk(timeline, interface, evidence):
 
 
 @off_the_loop
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @pytest.mark.parametrize("form", PATHS)
 def test_rows_are_fetched_off_the_loop(timeline, interface, form, evidence):
     view = serve(interface, form)["view"]

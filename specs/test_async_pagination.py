@@ -40,6 +40,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.core.paginator import Paginator
 
 from harness.spec import (
+    each_interface,
     ASYNC_PAGE_INDEX,
     ASYNC_PAGE_LEN,
     ASYNC_UNSAFE,
@@ -167,7 +168,7 @@ VIEWS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @each_proves("form", {form: statement for form, (_, _, statement) in VIEWS.items()})
 def test_paginator_in_an_async_view(authors, interface, form, caplog, evidence):
     status, body, _ = VIEWS[form]
@@ -193,7 +194,7 @@ def test_async_classes_exist_from_6_0(name):
 
 @async_paginator
 @requires_django(since="6.0")
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_async_paginator_in_an_async_view(authors, interface, caplog, query_threads, evidence):
     assert_view_outcome(
         interface, "/async-pagination/async-paginator/", 200, ASYNC_PAGE_2, caplog, query="page=2"
@@ -212,7 +213,7 @@ def test_async_paginator_in_an_async_view(authors, interface, caplog, query_thre
 
 @async_paginator
 @requires_django(until="6.0")
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_there_is_no_async_paginator_before_6_0(authors, interface, caplog, evidence):
     with pytest.raises(ImportError) as raised:
         from django.core.paginator import AsyncPaginator  # noqa: F401

@@ -40,6 +40,7 @@ import html
 import pytest
 
 from harness.spec import (
+    each_interface,
     get_with_output,
     ASYNC_TO_SYNC_IN_LOOP,
     SERVERS,
@@ -123,7 +124,6 @@ BASE = "/async-to-sync-in-async/"
 CLAIMED = list(views.CLAIMED)  # direct, through-sync
 RUNTIME_ERROR = f"RuntimeError: {ASYNC_TO_SYNC_IN_LOOP}"
 
-interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def last_frame(exc_info):
 
 
 @usable_in_async
-@interfaces
+@each_interface
 @pytest.mark.parametrize("form", CLAIMED)
 def test_async_to_sync_in_an_async_view_raises(interface, form, ran, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -161,7 +161,7 @@ def test_async_to_sync_in_an_async_view_raises(interface, form, ran, caplog):
 
 
 @await_directly
-@interfaces
+@each_interface
 def test_awaiting_the_coroutine_function_works(interface, ran, caplog):
     caplog.set_level("ERROR", logger="django.request")
     path = BASE + "await/"
@@ -178,7 +178,7 @@ def test_awaiting_the_coroutine_function_works(interface, ran, caplog):
 
 
 @sync_to_async_helper
-@interfaces
+@each_interface
 def test_a_sync_helper_through_sync_to_async_may_use_async_to_sync(interface, ran, caplog):
     caplog.set_level("ERROR", logger="django.request")
     path = BASE + "sync-to-async/"

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import pytest
 
 from harness.spec import (
+    each_interface,
     Claim,
     Statement,
     WSGI_SERVERS,
@@ -162,7 +163,7 @@ async def test_in_process_asgi_runs_the_view_on_the_servers_loop():
 
 
 @still_async
-@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+@each_interface
 def test_in_process_gather_overlaps_on_both_handlers(interface, meeting):
     hit = serve_once(interface, handler(interface), GATHERED, urlencode(meeting_params(meeting, K)))
     assert view_report(hit)["meetings"] == ["met"] * K

@@ -44,7 +44,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
 from django.views import View
 
-from harness.spec import Claim, Statement, by_version, handler, mixed_handlers, serve_once
+from harness.spec import (
+    Claim,
+    Statement,
+    by_version,
+    each_interface,
+    handler,
+    mixed_handlers,
+    serve_once,
+)
 from project.views.view_kinds import AllAsync, MixedHandlers
 
 CLAIM = Claim(
@@ -148,7 +156,6 @@ def test_a_urlconf_routing_it_fails_to_import(urlconf_routing_the_mixed_class):
 
 
 SITE_PATHS = ("/ping/", "/ping/", "/mixed/")  # the harmless view too, and again on retry
-interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 
 
 # What Django does with the first error needs the URLconf once more, and fails the same way there:
@@ -166,7 +173,7 @@ CONTEXT = {
 
 
 @mixed
-@interfaces
+@each_interface
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_every_url_of_such_a_site_fails_past_django(
     interface, debug, urlconf_routing_the_mixed_class
@@ -209,7 +216,7 @@ WORKING = {  # URL -> (class, {method: handler kind})
 
 
 @one_kind
-@interfaces
+@each_interface
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("url", list(WORKING))
 def test_all_async_or_all_sync_classes_work(interface, method, url, evidence):
@@ -246,7 +253,7 @@ def test_views_own_options_and_405_are_plain_defs_that_do_not_count():
 
 
 @defaults_exempt
-@interfaces
+@each_interface
 def test_an_async_class_still_answers_options_and_405(interface):
     options = serve(interface, "OPTIONS", BASE + "all-async/")
     assert (options.status, options.headers["allow"]) == (200, "GET, POST, HEAD, OPTIONS")

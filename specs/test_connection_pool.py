@@ -27,7 +27,6 @@ The wait happens on the request's own thread, so the event loop serves on meanwh
 import concurrent.futures
 import json
 
-import pytest
 
 from harness.spec import (
     AdvisoryLock,

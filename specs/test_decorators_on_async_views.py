@@ -55,6 +55,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.views.decorators import cache, clickjacking, common, csrf, debug, gzip, http, vary
 
 from harness.spec import (
+    each_interface,
     Claim,
     Statement,
     When,
@@ -160,7 +161,6 @@ anonymous_redirect = CLAIM.statement("anonymous-redirect")
 csrf_exempt_lacks_async = CLAIM.statement("csrf-exempt-lacks-async")
 view_decorators = CLAIM.statement("view-decorators")
 
-INTERFACES = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 AUTH_VIEWS = ["login_required_view", "permission_required_view", "user_passes_test_view"]
 
 # Every decorator of django.views.decorators, ready to apply to a view.
@@ -243,7 +243,7 @@ def test_auth_decorator_returns_a_coroutine_function(name):
 
 
 @auth_decorators_statement
-@INTERFACES
+@each_interface
 @pytest.mark.parametrize("name", AUTH_VIEWS)
 @ON_THE_DATABASE
 def test_logged_in_user_who_passes(interface, name, logged_in, caplog, runtime_warnings):
@@ -262,7 +262,7 @@ def test_logged_in_user_who_passes(interface, name, logged_in, caplog, runtime_w
 
 
 @anonymous_redirect
-@INTERFACES
+@each_interface
 def test_anonymous_is_redirected_on_every_version(interface, caplog):
     caplog.set_level("ERROR", logger="django.request")
     runs = BODY_RUNS["login_required_view"]
@@ -276,7 +276,7 @@ def test_anonymous_is_redirected_on_every_version(interface, caplog):
 # --- csrf_exempt --------------------------------------------------------------------------------
 
 @csrf_exempt_lacks_async
-@INTERFACES
+@each_interface
 def test_csrf_exempt_on_an_async_view(interface, caplog, runtime_warnings):
     caplog.set_level("ERROR", logger="django.request")
     view = VIEWS["csrf_exempt_view"]
@@ -305,7 +305,7 @@ def test_every_view_decorator_returns_a_coroutine_function_or_none_does():
 
 
 @view_decorators
-@INTERFACES
+@each_interface
 def test_cache_page_on_an_async_view(interface, caplog, runtime_warnings):
     caplog.set_level("ERROR", logger="django.request")
     path = "/async-decorators/cache_page_view/"
@@ -326,7 +326,7 @@ def test_cache_page_on_an_async_view(interface, caplog, runtime_warnings):
 
 
 @view_decorators
-@INTERFACES
+@each_interface
 def test_require_http_methods_on_an_async_view(interface, caplog, runtime_warnings):
     caplog.set_level("ERROR", logger="django.request")
     path = "/async-decorators/require_http_methods_view/"

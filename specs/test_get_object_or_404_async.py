@@ -45,6 +45,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.http import Http404
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     ServerConfig,
@@ -165,7 +166,7 @@ def not_found(hit, caplog, path):
 
 
 @unwrapped_raises
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @pytest.mark.parametrize("title", [PRESENT, MISSING], ids=["present", "missing"])
 def test_unwrapped_answers_500(books, interface, title, caplog, query_threads, evidence):
     before = len(query_threads)
@@ -204,7 +205,7 @@ async def test_unwrapped_raises_before_any_query(books, query_threads):
 
 
 @wrapped_works
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_wrapped_gives_the_object(books, interface, caplog, query_threads):
     caplog.set_level("WARNING", logger="django.request")
     hit = serve_once(interface, handler(interface), f"{BASE}wrapped/{PRESENT}/")
@@ -217,7 +218,7 @@ def test_wrapped_gives_the_object(books, interface, caplog, query_threads):
 
 
 @wrapped_works
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_wrapped_gives_404_for_a_missing_object(books, interface, settings, caplog):
     settings.DEBUG = True
     caplog.set_level("WARNING", logger="django.request")
@@ -265,7 +266,7 @@ ASYNC_SHORTCUT_CASES = {
 
 
 @async_shortcut_404
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @pytest.mark.parametrize("case", ASYNC_SHORTCUT_CASES)
 def test_async_shortcut_views(books, interface, case, settings, caplog, evidence):
     settings.DEBUG = True

@@ -70,6 +70,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     Statement,
@@ -191,7 +192,6 @@ dispatch_decorator_same = CLAIM.statement("dispatch-decorator-same")
 decorated_get = CLAIM.statement("decorated-get")
 async_dispatch_works = CLAIM.statement("async-dispatch-works")
 
-INTERFACES = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 # What each of the two failing forms' statement is proven by.
 FAILING = each_proves("name", {
     "MixinView": anonymous_fails,
@@ -269,7 +269,7 @@ def assert_typeerror_for_anonymous(hit, caplog, name, runs, interface):
 
 
 @FAILING
-@INTERFACES
+@each_interface
 def test_anonymous_request_fails_with_typeerror(name, interface, caplog):
     caplog.set_level("ERROR", logger="django.request")
     view = VIEWS[name]
@@ -282,7 +282,7 @@ def test_anonymous_request_fails_with_typeerror(name, interface, caplog):
 
 
 @FAILING_LOGGED_IN
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_logged_in_user(name, interface, logged_in, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -318,7 +318,7 @@ def test_decorated_get_is_a_coroutine_function():
 
 
 @decorated_get
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_decorated_get(interface, logged_in, caplog, runtime_warnings):
     caplog.set_level("ERROR", logger="django.request")
@@ -352,7 +352,7 @@ def test_decorated_get(interface, logged_in, caplog, runtime_warnings):
 
 
 @async_dispatch_works
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_async_dispatch_under_the_dispatch_decorator(interface, logged_in, caplog):
     caplog.set_level("ERROR", logger="django.request")

@@ -49,6 +49,7 @@ from django.test import override_settings
 
 import project.middleware_catalogue as catalogue
 from harness.spec import (
+    each_interface,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -157,7 +158,6 @@ M = "project.middleware_catalogue."
 PROBE = "/middleware-probe/"
 NOT_USED_REASON = "not needed in this deployment"
 
-interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 
 
 def build(interface, middleware, debug=False):
@@ -191,7 +191,7 @@ def place(point, handler_thread, handler_loop):
 
 
 @both_false
-@interfaces
+@each_interface
 def test_both_flags_false_fails_when_the_handler_is_built(interface):
     with pytest.raises(RuntimeError) as raised:
         build(interface, [M + "NeitherCapable"])
@@ -211,7 +211,7 @@ UNFLAGGED = {
 
 
 @must_declare
-@interfaces
+@each_interface
 def test_no_flags_means_sync_only_and_works_everywhere(interface):
     assert not hasattr(catalogue.SyncTrail, "sync_capable")
     assert not hasattr(catalogue.SyncTrail, "async_capable")
@@ -279,7 +279,7 @@ DOCUMENTED = {
 
 
 @documented_branch
-@interfaces
+@each_interface
 @views
 def test_the_documented_branch_works_under_both_unadapted(interface, view, request_log):
     app = build(interface, [M + "documented_hybrid"], debug=True)

@@ -45,6 +45,7 @@ from django.test import AsyncClient, Client
 
 import project.middleware
 from harness.spec import (
+    each_interface,
     Claim,
     NO_CLOSERS,
     SEED,
@@ -200,7 +201,6 @@ def texts(prints):
     return tuple(text for text, _, _ in prints)
 
 
-interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 stacks = pytest.mark.parametrize("stack", list(EXPECTED))
 # What one request through each stack is evidence for.
 REQUEST_STATEMENT = {
@@ -213,7 +213,7 @@ request_stacks = each_proves("stack", REQUEST_STATEMENT)
 
 
 @init_in_order
-@interfaces
+@each_interface
 @stacks
 def test_init_runs_innermost_first_when_the_handler_is_built(interface, stack, prints):
     handler(interface, stack)
@@ -221,7 +221,7 @@ def test_init_runs_innermost_first_when_the_handler_is_built(interface, stack, p
     assert {(thread, loop) for _, thread, loop in prints} == {("handler's thread", "no loop")}
 
 
-@interfaces
+@each_interface
 @request_stacks
 def test_what_one_request_runs(interface, stack, prints, evidence):
     app = handler(interface, stack)

@@ -42,6 +42,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from harness.spec import (
+    each_interface,
     AdvisoryLock,
     ASGI_SERVERS,
     Claim,
@@ -193,7 +194,7 @@ def test_gathered_queries_take_turns_in_process(interface, probe_row, meeting, e
 
 @thread_insensitive
 @in_test_db
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_thread_insensitive_calls_overlap_in_process(interface, probe_row, meeting, evidence):
     params = probe_params(meeting)
     path = gather_path("thread-insensitive")

@@ -29,7 +29,14 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db.models.query import QuerySet
 
-from harness.spec import ASYNC_UNSAFE, Claim, Statement, assert_view_outcome, each_proves
+from harness.spec import (
+    ASYNC_UNSAFE,
+    Claim,
+    Statement,
+    assert_view_outcome,
+    each_interface,
+    each_proves,
+)
 from project.library.models import Author
 
 CLAIM = Claim(
@@ -184,7 +191,7 @@ VIEW_STATEMENTS = {
 }
 
 
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @each_proves("form", VIEW_STATEMENTS)
 def test_async_view(authors, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]

@@ -39,6 +39,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import NotSupportedError
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     NO_PREFETCH_IN_AITERATOR,
@@ -370,7 +371,7 @@ VIEW_STATEMENTS = {
 }
 
 
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @each_proves("form", VIEW_STATEMENTS)
 def test_async_view(ada, interface, form, caplog, evidence):
     status, body = EXPECTED_VIEWS[form]

@@ -46,6 +46,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     Statement,
@@ -140,7 +141,6 @@ raises_without_session_cookie = CLAIM.statement("raises-without-session-cookie")
 any_session_cookie = CLAIM.statement("any-session-cookie")
 auser = CLAIM.statement("auser")
 
-INTERFACES = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 # A well-formed key (32 of VALID_KEY_CHARS) that no session has.
 UNKNOWN_KEY = "x" * 32
 
@@ -177,7 +177,7 @@ def functions_of(record):
 
 
 @lazy
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_untouched_user_is_a_lazy_object_and_nothing_fails(interface, logged_in, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -187,7 +187,7 @@ def test_untouched_user_is_a_lazy_object_and_nothing_fails(interface, logged_in,
 
 
 @raises_with_session_cookie
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_touching_user_with_a_session_cookie_raises(interface, logged_in, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -199,7 +199,7 @@ def test_touching_user_with_a_session_cookie_raises(interface, logged_in, caplog
 
 
 @any_session_cookie
-@INTERFACES
+@each_interface
 @pytest.mark.parametrize("cookie", ["logged-in", "unknown-key"])
 @ON_THE_DATABASE
 def test_the_query_that_raises_is_the_session_lookup(interface, cookie, logged_in, caplog):
@@ -221,7 +221,7 @@ def test_the_query_that_raises_is_the_session_lookup(interface, cookie, logged_i
 
 
 @raises_without_session_cookie
-@INTERFACES
+@each_interface
 @pytest.mark.parametrize("cookie", [None, "sessionid=abcdefg"], ids=["none", "too-short-for-a-key"])
 def test_touching_user_without_a_session_cookie_answers(interface, cookie, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -232,7 +232,7 @@ def test_touching_user_without_a_session_cookie_answers(interface, cookie, caplo
 
 
 @auser
-@INTERFACES
+@each_interface
 @pytest.mark.parametrize("cookie", ["logged-in", "none"])
 @ON_THE_DATABASE
 def test_auser_in_an_async_view(interface, cookie, logged_in, caplog):

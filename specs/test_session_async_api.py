@@ -45,6 +45,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     Statement,
@@ -127,7 +128,6 @@ aget_through_aload = CLAIM.statement("aget-through-aload")
 sync_get_raises = CLAIM.statement("sync-get-raises")
 aset_saved = CLAIM.statement("aset-saved")
 
-INTERFACES = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
 # SessionBase's async API as Django 5.1 added it (unchanged up to 6.1).
 ASYNC_API = (
@@ -163,7 +163,7 @@ def assert_500(caplog, path, exc_type, message):
 
 
 @aget_since_4_1
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_aget_in_an_async_view(interface, session_key, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -219,7 +219,7 @@ def test_aget_loads_through_aload_and_aget_session_from_db(session_key, monkeypa
 
 
 @sync_get_raises
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_sync_get_in_an_async_view(interface, session_key, caplog):
     caplog.set_level("ERROR", logger="django.request")
@@ -236,7 +236,7 @@ def test_sync_get_in_an_async_view(interface, session_key, caplog):
 
 
 @aset_saved
-@INTERFACES
+@each_interface
 @ON_THE_DATABASE
 def test_aset_is_saved_by_the_middleware(interface, caplog):
     caplog.set_level("ERROR", logger="django.request")

@@ -56,6 +56,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.spec import (
+    each_interface,
     ASYNC_ITERATOR_UNDER_WSGI,
     Claim,
     SERVERS,
@@ -334,7 +335,7 @@ async def serve_in_process(interface, path, meeting, group):
     return await asyncio.to_thread(wsgi_stream, path, meeting, group)
 
 
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @KINDS
 async def test_in_process_streaming_and_warning(interface, kind, meeting, group, evidence):
     with warnings.catch_warnings(record=True) as caught:

@@ -55,11 +55,11 @@ WSGI, ``django.core.handlers.base.BaseHandler._get_response`` calls an async vie
 """
 
 import itertools
-import threading
 
 import pytest
 
 from harness.spec import (
+    each_interface,
     SERVERS,
     Claim,
     ServerConfig,
@@ -172,7 +172,6 @@ BASE = "/create-task/"
 SYNC_STACK = "bench-one-sync"  # one plain synchronous middleware (project/middleware_bench.py)
 _labels = itertools.count()
 
-interfaces = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
 
 def assert_ran_with_the_view(answer, *calls):
@@ -188,7 +187,7 @@ def assert_ran_with_the_view(answer, *calls):
 
 
 @task_hangs
-@interfaces
+@each_interface
 @pytest.mark.parametrize("form", ["create-task", "gather"])
 def test_a_call_in_a_task_runs(interface, form):
     hit = serve_once(interface, handler(interface), f"{BASE}{form}/")
@@ -200,7 +199,7 @@ def test_a_call_in_a_task_runs(interface, form):
 
 
 @task_hangs_sync_middleware
-@interfaces
+@each_interface
 @pytest.mark.parametrize("form", ["create-task", "gather"])
 def test_a_call_in_a_task_runs_under_a_sync_middleware(interface, form):
     hit = serve_once(interface, handler(interface, SYNC_STACK), f"{BASE}{form}/")
@@ -212,7 +211,7 @@ def test_a_call_in_a_task_runs_under_a_sync_middleware(interface, form):
 
 
 @wait_for_hangs
-@interfaces
+@each_interface
 @pytest.mark.parametrize("stack", ["none", SYNC_STACK])
 def test_a_call_in_wait_for_returns(interface, stack):
     hit = serve_once(interface, handler(interface, stack), f"{BASE}wait-for/")
@@ -223,7 +222,7 @@ def test_a_call_in_wait_for_returns(interface, stack):
 
 
 @blocked_behind
-@interfaces
+@each_interface
 def test_a_task_call_behind_a_waiting_call_deadlocks(interface, meeting):
     name = f"task-{next(_labels)}"
     query = f"announce={meeting.port}&label={name}"

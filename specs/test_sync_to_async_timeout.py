@@ -48,6 +48,7 @@ import threading
 import pytest
 
 from harness.spec import (
+    each_interface,
     SERVERS,
     Claim,
     Statement,
@@ -143,7 +144,6 @@ PATH = "/sync-timeout/timed-out/"
 HOWS = ["wait_for", "timeout"]
 _labels = itertools.count()
 
-interfaces = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 hows = pytest.mark.parametrize("how", HOWS)
 
 
@@ -190,7 +190,7 @@ class InProcess:
 
 
 @view_sees_timeout
-@interfaces
+@each_interface
 @hows
 def test_the_view_gets_a_timeout_error(interface, how, meeting):
     request = InProcess(interface, meeting, how)
@@ -207,7 +207,7 @@ def test_the_view_gets_a_timeout_error(interface, how, meeting):
 
 
 @sync_code_stops
-@interfaces
+@each_interface
 @hows
 def test_the_sync_code_runs_to_its_end(interface, how, meeting):
     request = InProcess(interface, meeting, how)
@@ -223,7 +223,7 @@ def test_the_sync_code_runs_to_its_end(interface, how, meeting):
 
 
 @next_call_queues
-@interfaces
+@each_interface
 @hows
 def test_the_next_thread_sensitive_call_waits_for_it(interface, how, meeting):
     request = InProcess(interface, meeting, how, then="sensitive")
@@ -241,7 +241,7 @@ def test_the_next_thread_sensitive_call_waits_for_it(interface, how, meeting):
 
 
 @insensitive_call_runs
-@interfaces
+@each_interface
 def test_a_thread_insensitive_call_does_not_wait(interface, meeting):
     request = InProcess(interface, meeting, then="insensitive")
     assert request.wait_for("quiet:done") == ["sync-inside", "timeout", "second-ran", "quiet:done"]

@@ -49,6 +49,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.test import RequestFactory
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     ServerConfig,
@@ -226,7 +227,7 @@ async def test_django_shortcuts_render_does_the_same(books, settings, query_thre
 
 
 @blocks_loop
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_the_view_answers_500_before_any_query(books, interface, caplog, query_threads, evidence):
     hit = assert_view_outcome(
         interface, BASE + "books/", 500, None, caplog, error=(SynchronousOnlyOperation, ASYNC_UNSAFE)
@@ -244,7 +245,7 @@ def test_the_view_answers_500_before_any_query(books, interface, caplog, query_t
 
 
 @related_manager
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 def test_a_lazy_related_manager_raises_the_same(books, interface, caplog, query_threads):
     assert_view_outcome(
         interface, BASE + "author/", 500, None, caplog, error=(SynchronousOnlyOperation, ASYNC_UNSAFE)
@@ -274,7 +275,7 @@ INSTEAD = {
 }
 
 
-@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+@each_interface
 @each_proves("form", INSTEAD)
 def test_what_works_instead(books, interface, form, caplog, query_threads, evidence):
     caplog.set_level("ERROR", logger="django.request")

@@ -43,9 +43,9 @@ and sends thread-sensitive calls back to the calling (worker) thread through its
 import itertools
 import re
 
-import pytest
 
 from harness.spec import (
+    each_interface,
     ASGI_SERVERS,
     SERVERS,
     Claim,
@@ -168,7 +168,6 @@ BASE = "/thread-locals/"
 ONE_THREAD = ServerConfig(threads=1)
 _values = itertools.count()
 
-interfaces = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
 
 def values():
@@ -205,7 +204,7 @@ def check_async_views(first, second, expected):
 
 
 @async_views_share_a_thread
-@interfaces
+@each_interface
 def test_async_views_in_process(interface):
     a, b = values()
     # serve_once serves each request from this thread: under ASGI on a loop in this thread, as a
@@ -240,7 +239,7 @@ def check_sync_code(first, second, expected):
 
 
 @sync_code_shares_a_thread
-@interfaces
+@each_interface
 def test_sync_code_in_process(interface):
     a, b = values()
     first = in_process(interface, "sync-set/", f"value={a}")
@@ -272,7 +271,7 @@ def test_sync_code_on_a_one_thread_gthread_worker(server, evidence):
 
 
 @async_local_seen_in_sync
-@interfaces
+@each_interface
 def test_a_local_set_in_the_async_view_is_not_in_its_sync_calls(interface):
     a, _ = values()
     answer = in_process(interface, "local-to-sync/", f"value={a}")
@@ -281,7 +280,7 @@ def test_a_local_set_in_the_async_view_is_not_in_its_sync_calls(interface):
 
 
 @one_request_one_thread
-@interfaces
+@each_interface
 def test_the_sync_calls_of_one_request_share_a_thread(interface):
     a, _ = values()
     answer = in_process(interface, "sync-set/", f"value={a}")
@@ -303,7 +302,7 @@ def test_the_sync_calls_of_one_request_share_a_thread_on_a_server(server):
 
 
 @contextvar_round_trip
-@interfaces
+@each_interface
 def test_a_contextvar_goes_into_sync_to_async_and_back(interface):
     answer = in_process(interface, "contextvar/")
     assert (answer["seen_in_sync"], answer["seen_after"]) == ("view", "sync")
@@ -317,7 +316,7 @@ def test_a_contextvar_goes_into_sync_to_async_and_back_on_a_server(server):
 
 
 @contextvar_token_across_calls
-@interfaces
+@each_interface
 def test_a_token_cannot_reset_in_another_call(interface):
     answer = in_process(interface, "contextvar/")
     reset = answer["reset"]

@@ -43,6 +43,7 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from harness.spec import (
+    each_interface,
     ASYNC_UNSAFE,
     Claim,
     no_async_with,
@@ -134,7 +135,6 @@ atomic_requests_sync = CLAIM.statement("atomic-requests-sync-views")
 non_atomic_requests = CLAIM.statement("non-atomic-requests")
 
 
-interfaces = pytest.mark.parametrize("interface", ["asgi", "wsgi"])
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ async def test_async_with_is_not_supported():
 
 
 @atomic_works
-@interfaces
+@each_interface
 def test_async_view_with_atomic_block_answers_500(interface, request_errors, evidence):
     path = "/transactions/atomic-block/"
     hit = serve_once(interface, handler(interface), path, "name=claimed")
@@ -216,7 +216,7 @@ async def test_guard_off_the_block_does_not_cover_async_queries(monkeypatch):
 
 
 @atomic_function
-@interfaces
+@each_interface
 @pytest.mark.parametrize(
     "fail, status, kept", [("0", 200, ["ada"]), ("1", 409, [])], ids=["commit", "rollback"]
 )
@@ -238,7 +238,7 @@ def test_atomic_sync_function_through_sync_to_async(interface, fail, status, kep
 
 
 @atomic_requests_async
-@interfaces
+@each_interface
 def test_atomic_requests_refuses_async_views(interface, atomic_requests, request_errors,
                                              evidence):  # fmt: skip
     path = "/transactions/add-author-async/"
@@ -255,7 +255,7 @@ def test_atomic_requests_refuses_async_views(interface, atomic_requests, request
 
 
 @atomic_requests_sync
-@interfaces
+@each_interface
 @pytest.mark.parametrize("atomic, kept", [(True, []), (False, ["sync"])], ids=["on", "off"])
 def test_atomic_requests_rolls_back_a_failing_sync_view(interface, atomic, kept, monkeypatch,
                                                         request_errors):  # fmt: skip
@@ -268,7 +268,7 @@ def test_atomic_requests_rolls_back_a_failing_sync_view(interface, atomic, kept,
 
 
 @non_atomic_requests
-@interfaces
+@each_interface
 def test_non_atomic_requests_lets_an_async_view_through(interface, atomic_requests):
     hit = serve_once(
         interface, handler(interface), "/transactions/add-author-async-exempt/", "name=exempt"

@@ -60,6 +60,7 @@ import html
 import pytest
 
 from harness.spec import (
+    each_interface,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -178,7 +179,6 @@ def unawaited_message(case):
     return unawaited_coroutine("project.views.view_kinds." + case.replace("-", "_"))
 
 
-interfaces = pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def last_frame(exc_info):
 
 
 @returned_coroutine_awaited
-@interfaces
+@each_interface
 @pytest.mark.parametrize("case", RETURNED)
 def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog, runtime_warnings):
     caplog.set_level("ERROR", logger="django.request")
@@ -216,7 +216,7 @@ def test_a_returned_coroutine_is_never_awaited(interface, case, greeted, caplog,
 
 
 @async_view_awaited
-@interfaces
+@each_interface
 @pytest.mark.parametrize("case", AWAITED)
 def test_a_view_known_to_be_async_is_awaited(interface, case, greeted, runtime_warnings):
     path = BASE + case + "/"
@@ -324,7 +324,7 @@ def handled_never_awaited(cls):
 
 
 @exception_middleware_coroutine_awaited
-@interfaces
+@each_interface
 @pytest.mark.parametrize("case", RAISES)
 def test_a_process_exception_coroutine_after_the_view_raised_meets_check_response(
     interface, case, exception_middleware, caplog, runtime_warnings

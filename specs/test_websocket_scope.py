@@ -39,7 +39,6 @@ application future and calls ``WebSocketProtocol.handle_exception``, which denie
 handshake with ``ConnectionDeny(code=500, reason="Internal server error")``.
 """
 
-import asyncio
 import json
 import socket
 from urllib.parse import urlsplit

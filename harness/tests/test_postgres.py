@@ -6,7 +6,7 @@ import pytest
 
 from harness import postgres
 from harness.plugin import _selected_databases
-from harness.servers import SERVERS, ServerConfig, ServerMissing, ServerPool, postgres_cluster
+from harness.servers import ServerConfig, ServerMissing, ServerPool, postgres_cluster
 from harness.probe import get
 
 needs_postgres = pytest.mark.skipif(bool(postgres.missing_reason()), reason=postgres.missing_reason())
