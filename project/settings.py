@@ -46,6 +46,16 @@ if os.environ.get("SPEC_RUNSERVER") == "daphne":
 
 MIDDLEWARE = STACKS[os.environ.get("SPEC_MIDDLEWARE", "none")]
 
+# Claim template-lazy-queryset: Django's template engine on project/templates/; its context
+# processor records the thread and loop of each rendering.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "project" / "templates"],
+        "OPTIONS": {"context_processors": ["project.views.template_lazy_queryset.here"]},
+    }
+]
+
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
 ASGI_APPLICATION = "project.asgi.application"  # read by daphne's runserver

@@ -8,20 +8,15 @@
 - ``template-response/``: an unrendered ``TemplateResponse``, which Django's handler renders;
 - ``seed/``: the rows the served test needs (servers start from an empty, migrated database).
 
-The project's settings define no TEMPLATES, so this module builds its own Django template engine
-(``ENGINE``: django.template.backends.django.DjangoTemplates, templates from a locmem loader) and
-a local ``render`` that is ``django.shortcuts.render`` with the engine lookup made explicit:
-``HttpResponse(loader.render_to_string(name, context, request))`` is
-``HttpResponse(engines[...].get_template(name).render(context, request))``. The spec checks that
-``django.shortcuts.render`` itself does the same with TEMPLATES configured.
-
-Every rendering records where it ran (``RENDERED``, from the engine's context processor
-``here``, which Django calls in the rendering thread when it binds the template).
+The templates are project/templates/template_lazy_queryset/*.html, on the engine the project's
+TEMPLATES setting configures. Every rendering records where it ran (``RENDERED``, from that
+engine's context processor ``here``, which Django calls in the rendering thread when it binds the
+template).
 """
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse, JsonResponse
-from django.template.backends.django import DjangoTemplates
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path
 
@@ -30,24 +25,6 @@ from project.library.models import Author, Book
 
 AUTHOR = "Jane Austen (template-lazy-queryset)"
 TITLES = ["Emma", "Persuasion"]
-
-TEMPLATES = {
-    "books.html": "{% for book in books %}{{ book.title }};{% endfor %}",
-    "author.html": "{% for book in author.books.all %}{{ book.title }};{% endfor %}",
-}
-# A TEMPLATES entry with the same engine, for settings (the spec's in-process test of
-# django.shortcuts.render uses it).
-TEMPLATES_SETTING = {
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "NAME": "template-lazy-queryset",
-    "DIRS": [],
-    "APP_DIRS": False,
-    "OPTIONS": {
-        "loaders": [("django.template.loaders.locmem.Loader", TEMPLATES)],
-        "context_processors": ["project.views.template_lazy_queryset.here"],
-    },
-}
-ENGINE = DjangoTemplates({k: v for k, v in TEMPLATES_SETTING.items() if k != "BACKEND"})
 
 RENDERED = []  # where() of each rendering, in this process
 
@@ -59,23 +36,17 @@ def here(request):
     return {}
 
 
-def render(request, template_name, context=None, content_type=None, status=None):
-    """django.shortcuts.render, on ENGINE."""
-    content = ENGINE.get_template(template_name).render(context, request)
-    return HttpResponse(content, content_type, status)
-
-
 # --- the claim: an unevaluated QuerySet handed to the template ------------------------------
 
 
 async def books(request):
     books = Book.objects.filter(author__name=AUTHOR).order_by("title")
-    return render(request, "books.html", {"books": books})
+    return render(request, "template_lazy_queryset/books.html", {"books": books})
 
 
 async def author(request):
     author = await Author.objects.aget(name=AUTHOR)
-    return render(request, "author.html", {"author": author})
+    return render(request, "template_lazy_queryset/author.html", {"author": author})
 
 
 # --- what works instead ----------------------------------------------------------------------
@@ -83,22 +54,22 @@ async def author(request):
 
 async def books_async_for(request):
     books = [book async for book in Book.objects.filter(author__name=AUTHOR).order_by("title")]
-    return render(request, "books.html", {"books": books})
+    return render(request, "template_lazy_queryset/books.html", {"books": books})
 
 
 async def books_listed_in_thread(request):
     books = Book.objects.filter(author__name=AUTHOR).order_by("title")
-    return render(request, "books.html", {"books": await sync_to_async(list)(books)})
+    return render(request, "template_lazy_queryset/books.html", {"books": await sync_to_async(list)(books)})
 
 
 async def books_render_in_thread(request):
     books = Book.objects.filter(author__name=AUTHOR).order_by("title")
-    return await sync_to_async(render)(request, "books.html", {"books": books})
+    return await sync_to_async(render)(request, "template_lazy_queryset/books.html", {"books": books})
 
 
 async def books_template_response(request):
     books = Book.objects.filter(author__name=AUTHOR).order_by("title")
-    return TemplateResponse(request, ENGINE.get_template("books.html"), {"books": books})
+    return TemplateResponse(request, "template_lazy_queryset/books.html", {"books": books})
 
 
 async def seed(request):
