@@ -53,9 +53,10 @@ def test_workflow_runs_the_auxiliary_environments():
 
 
 def test_each_patch_bound_a_record_names_is_run_before_and_at_it():
-    """A rule like When(django="<5.0.3") says behaviour changed in 5.0.3: tox pins the release
-    before it and the release itself (dj502, dj503), and runs there exactly the modules whose
-    records name a bound in that series. The series environments run only its latest patch."""
+    """A rule like When(django="<5.0.3") says behaviour changed in 5.0.3: tox pins every release
+    of the series up to it (dj500 to dj503: the range's first release, the one before the bound,
+    the bound), and runs there exactly the modules whose records name a bound in that series.
+    The series environments run only its latest patch."""
     from harness.claims import load_all
     from harness.results import patch_env_modules
     from harness.versions import _COMPARISON, parse
@@ -68,7 +69,7 @@ def test_each_patch_bound_a_record_names_is_run_before_and_at_it():
                     major, minor, patch = parse(_COMPARISON.fullmatch(part.strip()).group(2))
                     if patch:
                         modules.add(claim.module.replace(".", "/") + ".py")
-                        wanted |= {f"dj{major}{minor}{patch - 1}", f"dj{major}{minor}{patch}"}
+                        wanted |= {f"dj{major}{minor}{p}" for p in range(patch + 1)}
     pinned = {env.split("-")[0] for env in tox_envs() if re.fullmatch(r"dj\d{3}-py3\d{2}", env)}
     assert pinned == wanted
     assert patch_env_modules() == modules
