@@ -71,5 +71,9 @@ def test_each_patch_bound_a_record_names_is_run_before_and_at_it():
                         modules.add(claim.module.replace(".", "/") + ".py")
                         wanted |= {f"dj{major}{minor}{p}" for p in range(patch + 1)}
     pinned = {env.split("-")[0] for env in tox_envs() if re.fullmatch(r"dj\d{3}-py3\d{2}", env)}
-    assert pinned == wanted
-    assert patch_env_modules() == modules
+    assert pinned == wanted, (
+        f"tox.ini's patch-release environments: add {sorted(wanted - pinned)}, "
+        f"remove {sorted(pinned - wanted)} (env_list, deps, [testenv:dj{{...}}])")
+    assert patch_env_modules() == modules, (
+        f"[testenv:dj{{...}}] commands: add {sorted(modules - patch_env_modules())}, "
+        f"remove {sorted(patch_env_modules() - modules)}")
