@@ -14,7 +14,9 @@ Claimed (an answer on lune.dev to "Is Django Template Iteration Asynchronous by 
 execute the query synchronously at that point, which can block the event loop in an asynchronous
 context." A Django Forum answer says the first half
 (https://forum.djangoproject.com/t/async-context-processors/27935/2): "You are correct, the entire
-rendering process is sync."
+rendering process is sync.", as Django's async plan did (DEP 0009, Templating,
+https://github.com/django/deps/blob/main/accepted/0009-async.rst): "Templating is currently
+entirely synchronous, and the plan is to leave it this way for the near future."
 
 What is true: the first half. ``render()`` renders then and there, in the view's own thread, which
 runs the event loop; the ``{% for %}`` asks the QuerySet for its length and that evaluates it. But
