@@ -295,8 +295,10 @@ def test_slow_uploads_and_another_request(server, meeting, uploads, evidence):
         uploads.append(SlowUpload(server, meeting, group))
     watched = activity(server)
     interface = server.kind.interface
-    # Under WSGI every upload's view runs (and blocks reading); under ASGI none does.
-    started = [meeting.wait_for_event(g, STARTED, watched) for g in groups]
+    # Under WSGI every upload's view runs (and blocks reading); under ASGI none does. One wait for
+    # all of them: until every view started, or nothing watched can make progress any more.
+    progress.wait_until(lambda: all(STARTED in meeting.events(g) for g in groups), watched)
+    started = [meeting.events(g) for g in groups]
     assert started == [[STARTED] if interface == "wsgi" else []] * UPLOADS
 
     answered = {}
