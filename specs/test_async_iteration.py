@@ -44,12 +44,12 @@ import pytest
 from django.db import NotSupportedError
 
 from harness.spec import (
-    each_interface,
     Claim,
     NO_PREFETCH_IN_AITERATOR,
     Statement,
     When,
     asgiref_shared_thread,
+    each_interface,
     handler,
     requires_django,
     serve_once,

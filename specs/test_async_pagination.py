@@ -45,7 +45,6 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.core.paginator import Paginator
 
 from harness.spec import (
-    each_interface,
     ASYNC_PAGE_INDEX,
     ASYNC_PAGE_LEN,
     ASYNC_UNSAFE,
@@ -55,6 +54,7 @@ from harness.spec import (
     assert_view_outcome,
     by_version,
     cannot_import,
+    each_interface,
     each_proves,
     requires_django,
 )

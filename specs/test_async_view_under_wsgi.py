@@ -29,11 +29,11 @@ from urllib.parse import urlencode
 import pytest
 
 from harness.spec import (
-    each_interface,
     Claim,
     Statement,
     WSGI_SERVERS,
     asgi_get,
+    each_interface,
     get,
     handler,
     meeting_params,

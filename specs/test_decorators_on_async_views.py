@@ -55,11 +55,11 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.views.decorators import cache, clickjacking, common, csrf, debug, gzip, http, vary
 
 from harness.spec import (
-    each_interface,
     Claim,
     Statement,
     When,
     answered,
+    each_interface,
     forget_exception,
     handler,
     never_awaited,

@@ -45,7 +45,6 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.http import Http404
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
     ServerConfig,
@@ -53,6 +52,7 @@ from harness.spec import (
     When,
     assert_view_outcome,
     cannot_import,
+    each_interface,
     each_proves,
     get,
     get_with_output,

@@ -70,13 +70,13 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
     Statement,
     When,
     answered,
     by_version,
+    each_interface,
     each_proves,
     forget_exception,
     handler,

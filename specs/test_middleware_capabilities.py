@@ -49,7 +49,6 @@ from django.test import override_settings
 
 import project.middleware_catalogue as catalogue
 from harness.spec import (
-    each_interface,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -57,6 +56,7 @@ from harness.spec import (
     Statement,
     When,
     asgi_get,
+    each_interface,
     get,
     never_awaited,
     serving,

@@ -45,13 +45,13 @@ from django.test import AsyncClient, Client
 
 import project.middleware
 from harness.spec import (
-    each_interface,
     Claim,
     NO_CLOSERS,
     SEED,
     SERVERS,
     ServerConfig,
     Statement,
+    each_interface,
     each_proves,
     get,
     handler,

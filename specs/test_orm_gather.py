@@ -42,7 +42,6 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from harness.spec import (
-    each_interface,
     AdvisoryLock,
     ASGI_SERVERS,
     Claim,
@@ -51,6 +50,7 @@ from harness.spec import (
     Statement,
     WSGI_SERVERS,
     asgi_get,
+    each_interface,
     fire,
     get,
     handler,

@@ -39,7 +39,6 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import NotSupportedError
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
     NO_PREFETCH_IN_AITERATOR,
@@ -47,6 +46,7 @@ from harness.spec import (
     When,
     assert_view_outcome,
     by_version,
+    each_interface,
     each_proves,
     requires_django,
 )

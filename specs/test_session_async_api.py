@@ -45,12 +45,12 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SynchronousOnlyOperation
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
     Statement,
     When,
     answered,
+    each_interface,
     handler,
     no_attribute,
     serve_once,

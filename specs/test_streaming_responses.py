@@ -56,7 +56,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.spec import (
-    each_interface,
     ASYNC_ITERATOR_UNDER_WSGI,
     Claim,
     SERVERS,
@@ -64,6 +63,7 @@ from harness.spec import (
     Statement,
     When,
     by_version,
+    each_interface,
     each_proves,
     get,
     handler,

@@ -59,12 +59,12 @@ import itertools
 import pytest
 
 from harness.spec import (
-    each_interface,
     SERVERS,
     Claim,
     ServerConfig,
     Statement,
     When,
+    each_interface,
     get,
     handler,
     progress,

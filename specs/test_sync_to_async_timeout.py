@@ -48,11 +48,11 @@ import threading
 import pytest
 
 from harness.spec import (
-    each_interface,
     SERVERS,
     Claim,
     Statement,
     When,
+    each_interface,
     get,
     handler,
     progress,

@@ -49,12 +49,12 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.test import RequestFactory
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
     ServerConfig,
     Statement,
     assert_view_outcome,
+    each_interface,
     each_proves,
     get,
     get_with_output,

@@ -45,13 +45,13 @@ import re
 
 
 from harness.spec import (
-    each_interface,
     ASGI_SERVERS,
     SERVERS,
     Claim,
     ServerConfig,
     Statement,
     When,
+    each_interface,
     get,
     handler,
     serve_once,

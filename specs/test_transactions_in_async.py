@@ -43,9 +43,9 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from harness.spec import (
-    each_interface,
     ASYNC_UNSAFE,
     Claim,
+    each_interface,
     no_async_with,
     NO_ATOMIC_REQUESTS,
     Statement,

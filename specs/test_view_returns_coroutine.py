@@ -60,7 +60,6 @@ import html
 import pytest
 
 from harness.spec import (
-    each_interface,
     Claim,
     NO_CLOSERS,
     SERVERS,
@@ -68,6 +67,7 @@ from harness.spec import (
     ServerConfig,
     Statement,
     asgi_get,
+    each_interface,
     forget_exception,
     get,
     get_with_output,
