@@ -4,8 +4,8 @@ Claimed (a guide to Django's pagination, mintlify.com): "Django provides two mai
 classes: Paginator - For synchronous views and traditional QuerySets ... AsyncPaginator - For
 async views and async QuerySets". Asked before there was one (em1208/adrf issue 21, whose
 traceback runs through django/core/paginator.py's ``page`` and ``validate_number``): "I'd like to
-XX
-async views: freelawproject/courtlistener's "Wrap paginator.num_pages in sync_to_async" and "Wrap
+know if already exists a way to implement pagination in an async way". Hit in a real project's
+async code: freelawproject/courtlistener's "Wrap paginator.num_pages in sync_to_async" and "Wrap
 all paginate operations in a single sync_to_async" (pull requests 3552 and 3554, 2024-01-04,
 https://github.com/freelawproject/courtlistener/pull/3552). Django ticket #35945 added it
 (https://github.com/django/django/pull/18938, "Added async interface to Paginator"), as classes
