@@ -3,8 +3,8 @@
 A claim's question is worded so that "yes" is the claim holding (harness/claims.py). Its answer
 is "Yes", "No", or "Yes when ..." with the condition spelled out: where (which servers, which
 interface, which database) and on which Django versions the claimed statements all hold. Nothing
-here is typed by hand; it reads ``Statement.outcome_at`` over the same places and versions that
-``Claim.verdict`` reads, so the answer and the verdict cannot disagree.
+here is typed by hand; it reads ``Statement.outcome_at`` at the places where the claim's committed
+results show it tested (``places_tested``) and at the version points below.
 
 Versions are points: each supported series (read as its .0 release, as ``Claim.verdict`` reads
 them) and every patch release a statement's rule names as a bound (``When(django="<5.0.2")``
@@ -28,7 +28,7 @@ def version_points(claim):
         for rule in statement.when:
             for part in filter(None, rule.django.split(",")):
                 bound = _COMPARISON.fullmatch(part.strip()).group(2)
-                if lowest <= parse(bound) <= highest + (99,):
+                if lowest <= parse(bound) <= highest[:2] + (99,):  # any patch of the last
                     points.setdefault(parse(bound), bound)
     return [points[key] for key in sorted(points)]
 
@@ -138,7 +138,29 @@ def _short(where):
     return " · ".join(filter(None, found.groups())) if found else text
 
 
+def places_tested(payload):
+    """The places (of ``all_places()``) where a claim's committed results (``payload``, one
+    results/claims/<id>.json) have a cell: its answer names no server its tests did not serve
+    on. An in-process test on PostgreSQL stands for its handler; one that drives neither handler
+    ("in process") for both."""
+    by_label = {place.label: [place] for place in all_places()}
+    handlers = [place for place in all_places() if not place.server]
+    for place in handlers:
+        by_label[f"{place.label} on postgresql"] = [place]
+    by_label["in process"] = by_label["in process on postgresql"] = handlers
+    labels = {label for env in payload["environments"].values()
+              for cells in env["cells"].values() for label in cells}  # fmt: skip
+    found = {place for label in labels for place in by_label[label]}
+    return [place for place in all_places() if place in found]
+
+
+def answer_as_tested(claim, results):
+    """The answer over the places where ``results`` (committed_claims()) show the claim tested."""
+    return answer(claim, places_tested(results[claim.id]))
+
+
 def answer(claim, places=None):
+    """``places``: where the claim was tested (``places_tested``); by default every place."""
     places = places if places is not None else all_places()
     points = version_points(claim)
     span = f"Django {SUPPORTED[0]}–{SUPPORTED[-1]}"
@@ -183,6 +205,6 @@ def answer(claim, places=None):
     return Answer("Yes when", tuple(parts), span)
 
 
-def answer_at(claim, server, interface, version):
-    """Yes or no for one server (or in-process handler) on SQLite, at one Django version."""
-    return "yes" if holds_at(claim, Where(server, interface), version) else "no"
+def answer_at(claim, where, version):
+    """Yes or no at one place (a ``Where``), at one Django version."""
+    return "yes" if holds_at(claim, where, version) else "no"

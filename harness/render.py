@@ -46,7 +46,10 @@ def _cell(text):
 def verdict_table():
     """One row a claim: its question, the answer derived from its statements, the claim as
     quoted with its verdict, the spec module. The statements are on the site and in the matrix."""
-    from harness.answers import answer
+    from harness.answers import answer_as_tested
+    from harness.results import committed_claims
+
+    results = committed_claims()
 
     rows = [
         "| Question | Answer (derived from the statements) | The claim, as quoted; its verdict | Spec |",
@@ -59,7 +62,7 @@ def verdict_table():
         else:
             source = f"[{_cell(claim.source)}]({claim.url})" if claim.url else _cell(claim.source)
         rows.append(
-            f"| {_cell(claim.question)} | {_answer(answer(claim))} "
+            f"| {_cell(claim.question)} | {_answer(answer_as_tested(claim, results))} "
             f"| “{_cell(claim.claim)}” — {source}<br>**{claim.verdict}**{_in_part(claim)} "
             f"| [{module}]({module}) |"
         )

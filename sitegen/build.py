@@ -1,7 +1,7 @@
 """Build the reference site from the claim records (specs/) and the committed results (results/).
 
 Nothing on the site is typed by hand: each page's question comes from its claim record, the
-answer and every verdict are derived from the statements (sitegen/answers.py,
+answer and every verdict are derived from the statements (harness/answers.py,
 harness/claims.py), the grids and evidence figures are read from results/claims/*.json, the
 code is read from project/ with ``inspect.getsource``.
 """
@@ -71,7 +71,7 @@ def load_results(claims):
 
 def series_of(results):
     """The grids' columns: {release: {"envs": [env, ...], "django": release}}, oldest first: one
-    column per Django release the results ran (5.0.14, and 5.0.1/5.0.2/5.0.3 where a record says
+    column per Django release the results ran (5.0.14, and 5.0.0 to 5.0.3 where a record says
     behaviour changed in a patch release), the environments of one release on several Pythons
     together."""
     from harness.results import _env_order
@@ -286,14 +286,16 @@ def build(out=OUT):
     entries = []
     for number, claim in enumerate(claims, 1):
         payload = results[claim.id]
-        answer = answers.answer(claim)
+        answer = answers.answer_as_tested(claim, results)
         columns = columns_of(payload, series)
         claim_grids = grids(claim, payload, columns)
-        tested = {row["place"] for rows in claim_grids.values() for row in rows}
+        # Each server's answer where its tests ran: on SQLite, or on PostgreSQL for a claim
+        # tested only there.
+        tested = {p.server: p for p in reversed(answers.places_tested(payload)) if p.server}
         per_place = {
-            name: {s: answers.answer_at(claim, name, interface, item["django"])
+            name: {s: answers.answer_at(claim, tested[name], item["django"])
                    for s, item in series.items()}
-            for name, interface in servers if name in tested
+            for name, _ in servers if name in tested
         }  # fmt: skip
         evidence_env, evidence_django, figures = evidence(payload)
         page = {

@@ -1,7 +1,7 @@
 """The derived answers (harness/answers.py): yes, no, or yes when, with the condition, from the statements."""
 
 from harness.claims import Claim, Statement, When, Where, all_places
-from harness.answers import answer, answer_at, describe_places, version_points
+from harness.answers import answer, answer_at, describe_places, places_tested, version_points
 
 
 def claim(*statements):
@@ -60,5 +60,31 @@ def test_a_server_that_holds_on_both_databases_is_named_once():
 def test_the_answer_at_one_server_and_version():
     found = claim(Statement("a", "A.", "holds", when=[When("refuted", servers=["runserver"])],
                             reality="R."))
-    assert answer_at(found, "runserver", "wsgi", "5.2.1") == "no"
-    assert answer_at(found, "uvicorn", "asgi", "5.2.1") == "yes"
+    assert answer_at(found, Where("runserver", "wsgi"), "5.2.1") == "no"
+    assert answer_at(found, Where("uvicorn", "asgi"), "5.2.1") == "yes"
+    on_postgresql = claim(Statement("a", "A.", "holds", reality="R.",
+                                    when=[When("refuted", database="postgresql")]))
+    assert answer_at(on_postgresql, Where("uvicorn", "asgi", "postgresql"), "5.2.1") == "no"
+
+
+def test_a_patch_release_of_the_newest_series_is_a_version_point_too():
+    found = claim(Statement("a", "A.", "holds", when=[When("refuted", django=">=6.1.2")], reality="R."))
+    assert version_points(found)[-2:] == ["6.1", "6.1.2"]
+    assert answer(found).parts == (("yes", "on Django < 6.1.2"), ("no", "on Django ≥ 6.1.2"))
+
+
+def results(*labels):
+    return {"environments": {"dj52-py311": {"cells": {"a": {label: {} for label in labels}}}}}
+
+
+def test_the_answer_names_only_the_places_the_results_show_tested():
+    wsgi_refuted = claim(Statement("a", "A.", "holds", when=[When("refuted", interface="wsgi")],
+                                   reality="R."))
+    places = places_tested(results("in process (asgi)", "in process (wsgi) on postgresql"))
+    assert places == [Where("", "asgi"), Where("", "wsgi")]
+    assert answer(wsgi_refuted, places).parts == (
+        ("yes", "under ASGI (ASGIHandler in process)"), ("no", "under WSGI (WSGIHandler in process)"))
+    places = places_tested(results("uvicorn", "gunicorn-gthread on postgresql"))
+    assert places == [Where("uvicorn", "asgi"), Where("gunicorn-gthread", "wsgi", "postgresql")]
+    # A test that drives neither handler stands for both.
+    assert places_tested(results("in process")) == [Where("", "asgi"), Where("", "wsgi")]
