@@ -249,3 +249,43 @@ def fire_sleeping(base_url, path, n=3, params=None, expect_overlap=True, sleeps=
             break
     volley.figures["slept_s"] = seconds
     return volley
+
+
+def read_http_response(sock):
+    """(status line, headers, body) of the one HTTP/1.1 response on a raw socket, de-chunked
+    where the server chunked it, for tests that must send their own bytes. It stops at the
+    body's end rather than at the connection's (gunicorn's gthread worker closes a finished
+    connection only on its main loop's next turn, up to a second later), and a connection
+    closed early is a ConnectionError at once, not a wait."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
+    head, body = data.split(b"\r\n\r\n", 1)
+    status, *lines = head.decode("latin1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    if headers.get("transfer-encoding") == "chunked":
+        chunked, body = body, b""
+        while True:
+            while b"\r\n" not in chunked:
+                chunked += _recv(sock)
+            size_line, rest = chunked.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            while len(rest) < size + 2:
+                rest += _recv(sock)
+            body, chunked = body + rest[:size], rest[size + 2 :]
+    elif "content-length" in headers:
+        while len(body) < int(headers["content-length"]):
+            body += _recv(sock)
+    else:
+        while chunk := sock.recv(65536):
+            body += chunk
+    return status, headers, body
+
+
+def _recv(sock):
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection before the response ended")
+    return chunk

@@ -164,6 +164,9 @@ def _uvicorn_argv(kind, config, port):
         "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(config.workers),
         "--loop", "asyncio", "--http", "h11",
+        # Its WebSocket protocol too: "auto" would switch to the websockets package wherever it
+        # happens to be installed, and that one rejects a handshake with other bytes.
+        "--ws", "wsproto",
         "--no-access-log",
         # With several workers the supervisor kills a child that does not answer its health check
         # within 5 s (the default) — which a child still importing Django on a loaded machine
@@ -227,7 +230,7 @@ SERVERS = {
     for kind in [
         ServerKind(
             "uvicorn", "asgi", "uvicorn", "uvicorn",
-            "uvicorn (ASGI), one worker, asyncio loop, h11", _uvicorn_argv,
+            "uvicorn (ASGI), one worker, asyncio loop, h11, wsproto", _uvicorn_argv,
         ),
         ServerKind(
             "daphne", "asgi", "daphne", "daphne",

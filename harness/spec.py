@@ -10,7 +10,7 @@
   (harness/postgres.py; ``postgres_cluster``, ``ServerProcess.dbname`` to look at its database,
   ``AdvisoryLock`` for queries held where PostgreSQL shows them);
 - evidence from requests: ``get``, ``get_with_output``, ``fire``, ``fire_sleeping``, ``meeting_params``, ``Volley``,
-  ``Hit``, ``max_in_flight`` (harness/probe.py); waits that end on progress: ``progress``;
+  ``Hit``, ``max_in_flight``, ``read_http_response`` (a raw socket's response) (harness/probe.py); waits that end on progress: ``progress``;
 - Django's handlers in process: ``handler``, ``asgi_get``, ``wsgi_get``, ``serve_once``,
   ``http_scope``, ``server_error_record``, ``assert_view_outcome``, ``middleware_stack``,
   ``each_interface`` (one test per handler), ``with_cookie``, ``answered``, ``nothing_logged``, ``forget_exception`` (harness/inprocess.py),
@@ -49,6 +49,7 @@ from harness.probe import (
     get_with_output,
     max_in_flight,
     meeting_params,
+    read_http_response,
 )
 from harness.postgres import AdvisoryLock, connections_once, pool_waiting
 from harness.protocol import meet_line
@@ -60,7 +61,7 @@ __all__ = [
     "Statement", "Volley", "WSGI_SERVERS", "When", "asgi_get", "assert_view_outcome",
     "by_version", "each_proves", "fire", "fire_sleeping", "get", "get_with_output", "handler",
     "connections_once", "http_scope",
-    "max_in_flight", "meet_line", "meeting_params", "middleware_stack", "pool_waiting",
+    "max_in_flight", "meet_line", "meeting_params", "read_http_response", "middleware_stack", "pool_waiting",
     "postgres_cluster", "progress",
     "requires_django", "serve_once", "server_error_record", "serving", "with_cookie", "wsgi_get",
     "forget_exception", "answered", "nothing_logged", "asgiref_shared_thread", "each_interface",

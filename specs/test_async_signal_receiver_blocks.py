@@ -189,6 +189,8 @@ def test_async_receivers_of_two_requests_meet(server, meeting, evidence):
         # Each request's receiver waited at the meeting point, awaiting, while the other's did.
         assert [[e["meeting"] for e in x] for x in exits] == [["met"], ["met"]]
         assert meeting.max_waiting(volley.group) == 2
+        # Both on one event loop of one process: that loop served the other request meanwhile.
+        assert len({(a["view"]["pid"], a["view"]["loop"]) for a in answers}) == 1
         for a, [exit_] in zip(answers, exits):
             assert (exit_["thread"], exit_["loop"]) == (a["view"]["thread"], a["view"]["loop"])
     else:

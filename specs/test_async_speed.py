@@ -32,8 +32,8 @@ A server adds its own per-request cost to each of these; the benchmark (docs/ben
 Why: under WSGI, ``django.core.handlers.base.BaseHandler._get_response`` wraps a coroutine view
 in ``asgiref.sync.async_to_sync``; ``AsyncToSync.__call__``, with no loop running, submits
 ``asyncio.run(...)`` to a new ``ThreadPoolExecutor(max_workers=1)``. Under ASGI,
-``ASGIHandler.handle`` reads the body (``ASGIHandler.read_body``) and runs each request in a
-``ThreadSensitiveContext``; ``BaseHandler._get_response_async`` calls a sync view through
+``ASGIHandler.__call__`` runs each request in a ``ThreadSensitiveContext`` and ``handle`` reads
+the body (``ASGIHandler.read_body``); ``BaseHandler._get_response_async`` calls a sync view through
 ``sync_to_async(thread_sensitive=True)``, which ``SyncToAsync.__call__`` runs on that context's
 own new one-thread executor.
 """
@@ -88,8 +88,8 @@ CLAIM = Claim(
     mechanism=(
         "django.core.handlers.base.BaseHandler._get_response (async_to_sync around a coroutine "
         "view: asgiref.sync.AsyncToSync.__call__ runs asyncio.run in a new one-thread executor); "
-        "django.core.handlers.asgi.ASGIHandler.handle (the body read, a ThreadSensitiveContext "
-        "per request) and BaseHandler._get_response_async (sync_to_async(thread_sensitive=True): "
+        "django.core.handlers.asgi.ASGIHandler.__call__ (a ThreadSensitiveContext per request) "
+        "and .handle (the body read), BaseHandler._get_response_async (sync_to_async(thread_sensitive=True): "
         "asgiref.sync.SyncToAsync.__call__ on the context's new one-thread executor)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/async/#performance",

@@ -43,6 +43,7 @@ and then awaits ``sync_to_async(self.incr)``; ``aget_many`` likewise with ``get_
 
 import asyncio
 import inspect
+import uuid
 
 import pytest
 from django.core.cache.backends.base import BaseCache
@@ -55,7 +56,15 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.management.commands.createcachetable import Command as CreateCacheTable
 from django.db import DEFAULT_DB_ALIAS
 
-from harness.spec import Claim, Statement, When, asgi_get, by_version, handler
+from harness.spec import (
+    Claim,
+    Statement,
+    When,
+    asgi_get,
+    asgiref_shared_thread,
+    by_version,
+    handler,
+)
 from project.evidence import where
 from project.views.cache_async import (
     TABLE,
@@ -123,9 +132,10 @@ CLAIM = Claim(
         "django.core.cache.backends.base.BaseCache.aget/aset/adelete/... = "
         "sync_to_async(self.get/set/delete, thread_sensitive=True); asgiref.sync.SyncToAsync."
         "__call__ (the request's ThreadSensitiveContext executor, opened by "
-        "django.core.handlers.asgi.ASGIHandler.__call__); BaseCache.aincr/aget_many: aget then "
-        "aset up to 6.0, sync_to_async(self.incr/get_many) from 6.1 when "
-        "self.incr.__func__ is not BaseCache.incr."
+        "django.core.handlers.asgi.ASGIHandler.__call__); up to 6.0 BaseCache.aincr awaits aget "
+        "then aset and BaseCache.aget_many one aget per key; from 6.1 each awaits "
+        "sync_to_async(self.incr/get_many) when the backend overrides BaseCache's method "
+        "(self.incr.__func__ is not BaseCache.incr)."
     ),
     docs="https://docs.djangoproject.com/en/5.2/topics/cache/#asynchronous-support",
     question="Do async cache methods run in a thread, with a non-atomic aincr?",
@@ -246,8 +256,10 @@ async def test_redis_cache_calls_its_client_from_a_worker_thread():
     assert await cache.aget("key") == 1
     here = where()
     assert [call["call"] for call in client.calls] == ["set", "get"]
+    # Thread-sensitive, outside any request: asgiref's one shared thread, never the loop's.
+    shared = asgiref_shared_thread().ident
     for call in client.calls:
-        assert call["loop"] is None and call["thread"] != here["thread"]
+        assert call["loop"] is None and call["thread"] == shared != here["thread"]
     assert here["loop"] is not None
 
 
@@ -264,6 +276,7 @@ async def test_redis_cache_aincr_calls_on_its_client():
         ["get", "set"] if expected == "holds" else ["incr"]
     )
     assert {call["loop"] for call in client.calls} == {None}
+    assert {call["thread"] for call in client.calls} == {asgiref_shared_thread().ident}
 
 
 class RecordingLock:
@@ -283,7 +296,7 @@ class RecordingLock:
 
 @aincr_lost_update
 async def test_two_gathered_aincr_on_locmem():
-    cache = RecordingLocMemCache(f"spec-aincr-{id(object())}", {})
+    cache = RecordingLocMemCache(f"spec-aincr-{uuid.uuid4().hex}", {})
     cache.calls = []
     cache.set("hits", 0)
     cache._lock = RecordingLock(cache._lock, cache.calls)
@@ -301,6 +314,7 @@ async def test_two_gathered_aincr_on_locmem():
         assert order == ["incr", *held, "incr", *held]
         assert sorted(results) == [1, 2]
     assert {call["loop"] for call in cache.calls} == {None}
+    assert {call["thread"] for call in cache.calls} == {asgiref_shared_thread().ident}
     assert cache.get("hits") == max(results)
 
 

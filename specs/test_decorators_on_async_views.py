@@ -234,7 +234,6 @@ def assert_500(hit, caplog, path, exc_type, message):
 # --- the auth decorators ----------------------------------------------------------------------
 
 @auth_decorators_statement
-@pytest.mark.interface("asgi")
 @pytest.mark.parametrize("name", list(AUTH_DECORATORS))
 def test_auth_decorator_returns_a_coroutine_function(name):
     accepted = CLAIM.expected("auth-decorators") == "holds"
@@ -297,7 +296,6 @@ def test_csrf_exempt_on_an_async_view(interface, caplog, runtime_warnings):
 # --- the view decorators ------------------------------------------------------------------------
 
 @view_decorators
-@pytest.mark.interface("asgi")
 def test_every_view_decorator_returns_a_coroutine_function_or_none_does():
     accepted = CLAIM.expected("view-decorators") == "holds"
     results = {name: iscoroutinefunction(decorate(a_view)) for name, decorate in VIEW_DECORATORS.items()}

@@ -10,8 +10,8 @@ the execution of the view and only offer a fake stream.").
 
 What is true, on Django 4.2 to 6.1:
 
-- under ASGI, yes: no middleware and no view runs until the last byte of the body is in, in
-  process and behind uvicorn, hypercorn and granian. (daphne, also under runserver, is left out:
+- under ASGI, yes: the view does not run until the last byte of the body is in, behind uvicorn,
+  hypercorn and granian. (daphne, also under runserver, is left out:
   Twisted's ``http.Request`` buffers the whole body before daphne even starts the application, so
   there a Django that read less would look the same.) Under
   WSGI (gunicorn gthread, runserver) it is the other way round: the view runs as soon as the
@@ -68,6 +68,7 @@ from harness.spec import (
     handler,
     http_scope,
     progress,
+    read_http_response,
     serving,
 )
 from project.evidence import tell, where
@@ -196,49 +197,11 @@ class SlowUpload:
     def finish(self):
         tell(self.meeting.port, self.group, COMPLETE)
         self.sock.sendall(b"b" * HALF)
-        return read_response(self.sock)
+        status, _, body = read_http_response(self.sock)
+        return int(status.split()[1]), body
 
     def close(self):
         self.sock.close()
-
-
-def read_response(sock):
-    """(status, body) of the one HTTP/1.1 response on the socket, de-chunked where the server
-    chunked it. It stops at the body's end rather than at the connection's: gunicorn's gthread
-    worker closes a finished connection only on its main loop's next turn (up to a second
-    later), which would otherwise be waited out."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += _recv(sock)
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    if headers.get("transfer-encoding") == "chunked":
-        chunked, body = body, b""
-        while True:
-            while b"\r\n" not in chunked:
-                chunked += _recv(sock)
-            size_line, rest = chunked.split(b"\r\n", 1)
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                break
-            while len(rest) < size + 2:
-                rest += _recv(sock)
-            body, chunked = body + rest[:size], rest[size + 2 :]
-    elif "content-length" in headers:
-        while len(body) < int(headers["content-length"]):
-            body += _recv(sock)
-    else:
-        while chunk := sock.recv(65536):
-            body += chunk
-    return int(lines[0].split()[1]), body
-
-
-def _recv(sock):
-    chunk = sock.recv(65536)
-    if not chunk:
-        raise ConnectionError("the server closed the connection before the response ended")
-    return chunk
 
 
 def activity(server):

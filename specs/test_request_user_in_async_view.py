@@ -200,11 +200,13 @@ def test_touching_user_with_a_session_cookie_raises(interface, logged_in, caplog
 
 @any_session_cookie
 @each_interface
-@pytest.mark.parametrize("cookie", ["logged-in", "unknown-key"])
+@pytest.mark.parametrize("cookie", ["logged-in", "unknown-key", "8-characters"])
 @ON_THE_DATABASE
 def test_the_query_that_raises_is_the_session_lookup(interface, cookie, logged_in, caplog):
     caplog.set_level("ERROR", logger="django.request")
-    sent = logged_in if cookie == "logged-in" else f"sessionid={UNKNOWN_KEY}"
+    # The shortest key SessionBase._validate_session_key accepts is looked up too.
+    sent = {"logged-in": logged_in, "unknown-key": f"sessionid={UNKNOWN_KEY}",
+            "8-characters": "sessionid=abcdefgh"}[cookie]  # fmt: skip
     hit = serve(interface, "/request-user/touched/", sent)
     assert hit.status == 500
     record = server_error_record(caplog, "/request-user/touched/")

@@ -29,7 +29,7 @@ What is true:
 
 Why: django.contrib.sessions.backends.base.SessionBase (5.1: "SessionBase and all built-in session
 engines now provide async API", ticket #34901): ``aget`` is ``(await self._aget_session()).get()``,
-``_aget_session`` calls ``await self.aload()`` once per request when the session has a key;
+``_aget_session`` calls ``await self.aload()`` when the session has a key;
 django.contrib.sessions.backends.db.SessionStore.aload awaits ``_aget_session_from_db``, i.e.
 ``Session.objects.aget(...)``. The sync ``get`` goes through ``SessionBase._get_session`` ->
 ``SessionStore.load`` -> ``_get_session_from_db`` -> ``Session.objects.get``, guarded by
@@ -82,7 +82,7 @@ CLAIM = Claim(
         Statement(
             "aget-through-aload",
             "aget() loads the session through aload() and the db engine's "
-            "_aget_session_from_db(), once per request.",
+            "_aget_session_from_db().",
             "holds",
             when=[When("refuted", django="<5.1", why="none of the three exists before 5.1")],
             reality="Before Django 5.1 SessionStore has neither aload() nor _aget_session_from_db().",
@@ -176,7 +176,6 @@ def test_aget_in_an_async_view(interface, session_key, caplog):
 
 
 @aget_since_4_1
-@pytest.mark.interface("asgi")
 def test_the_whole_async_api_arrives_together():
     present = [name for name in ASYNC_API if hasattr(SessionBase, name)]
     if CLAIM.expected("aget-since-4-1") == "holds":

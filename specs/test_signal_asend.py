@@ -18,7 +18,9 @@ What is true:
   6.1 the async receivers start only once the sync group has returned: neither can meet the
   other, and the sync receiver has finished before the async one starts. ``asend_robust`` does
   the same in each version.
-- The async receivers run concurrently, on the caller's event loop and thread: two of them meet.
+- The async receivers run concurrently, on the caller's event loop and thread: two of them meet
+  (from 5.0.3; on 5.0.0-5.0.2 ``asend`` with only async receivers connected raises
+  ``TypeError: unhashable type: 'list'``, ticket #35174: see specs/test_asend_receiver_kinds.py).
 - Plain ``send()`` (what ``Model.save()`` sends ``post_save`` with) runs async receivers too from
   5.0, through ``async_to_sync``, and returns once they have finished; Django 4.2 calls an async
   receiver like a function and returns its coroutine unawaited: its body never runs. Called on
@@ -36,6 +38,7 @@ receivers, then ``async_to_sync(asend)()`` for the async ones (5.0+);
 
 import asyncio
 import inspect
+import uuid
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -45,6 +48,7 @@ from harness.spec import (
     no_attribute,
     ASYNC_TO_SYNC_IN_LOOP,
     Claim,
+    UNHASHABLE_LIST,
     Statement,
     When,
     each_proves,
@@ -53,6 +57,7 @@ from harness.spec import (
 from project.evidence import ameet, meet, where
 
 NO_ASEND = "Signal has no asend() before Django 5.0"
+ONLY_ASYNC = "with no sync receiver, sync_send = list: asyncio.gather([], ...) raises, ticket #35174"
 CALLED_LIKE_A_FUNCTION = "Signal.send calls every receiver like a function before 5.0"
 
 CLAIM = Claim(
@@ -93,8 +98,15 @@ CLAIM = Claim(
             "async-concurrently",
             "Signal.asend() runs the async receivers concurrently, on the caller's event loop.",
             "holds",
-            when=[When("refuted", django="<5.0", why=NO_ASEND)],
-            reality="Django 4.2 has no Signal.asend() nor asend_robust() (AttributeError).",
+            when=[
+                When("refuted", django="<5.0", why=NO_ASEND),
+                When("refuted", django="<5.0.3", why=ONLY_ASYNC),
+            ],
+            reality=(
+                "Django 4.2 has no Signal.asend() nor asend_robust() (AttributeError). On "
+                "5.0.0-5.0.2, with only async receivers connected, asend() and asend_robust() "
+                "raise TypeError: unhashable type: 'list' (ticket #35174, fixed in 5.0.3)."
+            ),
         ),
         Statement(
             "send-runs-async-receivers",
@@ -179,7 +191,7 @@ def test_no_asend_before_5_0(statement):
 @requires_django(since="5.0")
 @pytest.mark.parametrize("send", SENDS)
 async def test_sync_receivers_run_one_after_another_on_one_worker_thread(send, meeting):
-    group = f"sync-{send}"
+    group = f"sync-{send}-{uuid.uuid4().hex[:12]}"  # the meeting outlives a test
 
     def first(**kwargs):
         return where(), meet(meeting.port, group, 2)
@@ -205,7 +217,7 @@ async def test_sync_receivers_run_one_after_another_on_one_worker_thread(send, m
 @requires_django(since="5.0")
 @pytest.mark.parametrize("send", SENDS)
 async def test_a_sync_and_an_async_receiver(send, meeting, evidence):
-    group = f"mixed-{send}"
+    group = f"mixed-{send}-{uuid.uuid4().hex[:12]}"  # the meeting outlives a test
     events = []
 
     def sync_receiver(**kwargs):
@@ -239,19 +251,36 @@ async def test_a_sync_and_an_async_receiver(send, meeting, evidence):
 @requires_django(since="5.0")
 @pytest.mark.parametrize("send", SENDS)
 async def test_async_receivers_meet_on_the_callers_loop(send, meeting):
-    group = f"async-{send}"
+    group = f"async-{send}-{uuid.uuid4().hex[:12]}"  # the meeting outlives a test
+
+    finished = []
 
     async def first(**kwargs):
-        return where(), await ameet(meeting.port, group, 2)
+        finished.append((where(), await ameet(meeting.port, group, 2)))
+        return finished[-1]
 
     async def second(**kwargs):
-        return where(), await ameet(meeting.port, group, 2)
+        finished.append((where(), await ameet(meeting.port, group, 2)))
+        return finished[-1]
 
     caller = where()
-    responses = await getattr(connected(first, second), send)(sender=None)
-    assert [answer for _, (_, answer) in responses] == ["met", "met"]
+    signal = connected(first, second)
+    if CLAIM.expected("async-concurrently") == "holds":
+        responses = await getattr(signal, send)(sender=None)
+        assert [response for _, response in responses] == finished
+    else:  # 5.0.0-5.0.2, ticket #35174: asend raises; the receivers' tasks go on regardless
+        with pytest.raises(TypeError) as raised:
+            await getattr(signal, send)(sender=None)
+        assert str(raised.value) == UNHASHABLE_LIST
+
+        async def both_finished():
+            while len(finished) < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(both_finished(), timeout=10)
+    assert [answer for _, answer in finished] == ["met", "met"]
     assert meeting.max_waiting(group) == 2
-    for _, (place, _) in responses:
+    for place, _ in finished:
         assert (place["thread"], place["loop"]) == (caller["thread"], caller["loop"])
 
 

@@ -25,7 +25,7 @@ What is true (project/views/thread_locals.py):
   ``sync_to_async``, and a value set there is seen by the view after the ``await``. But each
   call runs in a new copy of the context, so a ``Token`` from ``ContextVar.set`` in one call
   cannot reset the variable in another: ``ValueError: <Token ...> was created in a different
-  Context``, and the value stays set (what django/asgiref#267 and OpenTelemetry's Django
+  Context`` (what django/asgiref#267 and OpenTelemetry's Django
   middleware ran into, with ``process_request`` and ``process_response`` in separate hops).
 
 Why: ``django.core.handlers.asgi.ASGIHandler`` runs async views on the server's loop; its
@@ -93,7 +93,9 @@ CLAIM = Claim(
                 When("refuted", servers=("runserver",), why="a new thread per connection"),
                 When(
                     "holds", interface="wsgi",
-                    why="sync code runs on the worker thread, which serves request after request",
+                    why="sync code runs on the worker thread that serves the request: the next "
+                        "request that thread serves sees the value (shown on a gthread worker "
+                        "with one thread; with more, the next request may go to another)",
                 ),
             ],
             reality=(
@@ -130,8 +132,7 @@ CLAIM = Claim(
         Statement(
             "contextvar-token-across-calls",
             "A Token from ContextVar.set in one sync_to_async call cannot reset the variable in "
-            "another: ValueError '<Token ...> was created in a different Context', and the value "
-            "set stays.",
+            "another: ValueError '<Token ...> was created in a different Context'.",
             "holds",
             claimed=False,
         ),

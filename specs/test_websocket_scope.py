@@ -53,6 +53,7 @@ from harness.spec import (
     When,
     handler,
     progress,
+    read_http_response,
     serving,
 )
 
@@ -138,8 +139,7 @@ ANSWERS = {
 
 
 def handshake(server):
-    """Send a WebSocket opening handshake; (status line, headers, body) of the answer. The body
-    is read to its Content-Length, or to the end of the connection where there is none."""
+    """Send a WebSocket opening handshake; (status line, headers, body) of the answer."""
     host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
     with socket.create_connection((host, port), timeout=15) as client:
         client.sendall(
@@ -147,21 +147,7 @@ def handshake(server):
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = client.recv(65536)
-            assert chunk, f"closed before a whole response head: {data!r}"
-            data += chunk
-        head, body = data.split(b"\r\n\r\n", 1)
-        status, *lines = head.decode("latin1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines)}
-        if "content-length" in headers:
-            while len(body) < int(headers["content-length"]):
-                body += client.recv(65536)
-        else:
-            while chunk := client.recv(65536):
-                body += chunk
-    return status, headers, body
+        return read_http_response(client)
 
 
 @handles_websocket
