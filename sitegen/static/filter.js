@@ -1,5 +1,5 @@
-// The index's filter: narrows the questions by text, and, given a server and a Django version,
-// says the answer there. Works from a file:// URL (no server, no fetch).
+// The index's filter: narrows the questions by text, and, given a server or a Django version or
+// both, says the answer there. Works from a file:// URL (no server, no fetch).
 (function () {
   "use strict";
   var perPlace = JSON.parse(document.getElementById("per-place").textContent);
@@ -23,6 +23,17 @@
         line.textContent = "On " + s + ": " + here.map(function (pair) {
           return "Django " + pair[0] + " " + (pair[1] === "yes" ? "yes" : "no");
         }).join(", ");
+        line.hidden = false;
+      } else if (visible && v && Object.keys(places).length) {
+        // A Django version without a server: the answer there on each server the claim was
+        // tested on, grouped.
+        var said = { yes: [], no: [] };
+        Object.keys(places).forEach(function (name) {
+          said[places[name][v] === "yes" ? "yes" : "no"].push(name);
+        });
+        line.textContent = "On Django " + v + ": " + ["yes", "no"].filter(function (word) {
+          return said[word].length;
+        }).map(function (word) { return word + " on " + said[word].join(", "); }).join("; ");
         line.hidden = false;
       } else {
         line.hidden = true;

@@ -105,10 +105,18 @@ def test_the_filter_narrows_the_index_and_says_the_answer_on_a_server(site, page
     page.fill("#q", "gthread time.sleep")
     assert "time.sleep" in page.locator("article.entry:visible h3").first.inner_text()
     page.fill("#q", "")
-    page.select_option("#server", "gunicorn-gthread")
     # The Django choices are the releases the results ran: 4.2.x, the latest 4.2 tested.
     release = next(v for v in page.locator("#version option").all_inner_texts() if v.startswith("4.2."))
+    # A version alone: each claim tested on servers says its answer there, server by server.
     page.select_option("#version", release)
+    assert page.locator("article.entry:visible").count() == total
+    page.fill("#q", "time.sleep")
+    [line] = page.locator("article.entry:visible .at-place").all_inner_texts()[:1]
+    assert line.startswith(f"On Django {release}: yes on ") and "; no on " in line
+    # time.sleep blocks the other requests on the ASGI servers only.
+    assert "uvicorn" in line.split("; no on ")[0] and "gunicorn-gthread" in line.split("; no on ")[1]
+    page.fill("#q", "")
+    page.select_option("#server", "gunicorn-gthread")
     lines = page.locator("article.entry:visible .at-place").all_inner_texts()
     assert lines and all(line.startswith(f"On gunicorn-gthread: Django {release} ") for line in lines)
     page.fill("#q", "no such question anywhere")
